@@ -1,0 +1,104 @@
+"""Progress and diagnostics on stderr: one live line on a terminal, plain lines otherwise."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import threading
+import time
+from typing import TextIO
+
+
+class Progress:
+    """Shows the current phase and its elapsed time.
+
+    On a terminal, one line is redrawn in place (a ticker keeps the elapsed
+    time moving through silent build steps); elsewhere, each new phase or
+    step is printed once as a plain line. `quiet` shows nothing; `verbose`
+    passes every raw log line through.
+    """
+
+    def __init__(
+        self, *, stream: TextIO | None = None, quiet: bool = False, verbose: bool = False
+    ) -> None:
+        self.stream = stream or sys.stderr
+        self.quiet = quiet
+        self.verbose = verbose
+        self.live = not quiet and not verbose and self.stream.isatty()
+        self._phase = ""
+        self._detail = ""
+        self._started = time.monotonic()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._ticker: threading.Thread | None = None
+
+    def phase(self, name: str, detail: str = "") -> None:
+        """Enter a new phase: build, start, smoke, stop."""
+        with self._lock:
+            self._phase, self._detail = name, detail
+            self._started = time.monotonic()
+            if self.live:
+                self._draw()
+                if self._ticker is None:
+                    self._ticker = threading.Thread(target=self._tick, daemon=True)
+                    self._ticker.start()
+            elif not self.quiet:
+                self._print(f"gostarter: {name}" + (f": {detail}" if detail else ""))
+
+    def step(self, detail: str) -> None:
+        """A new step inside the phase (a build instruction, a check)."""
+        with self._lock:
+            if detail == self._detail:
+                return
+            self._detail = detail
+            if self.live:
+                self._draw()
+            elif not self.quiet and not self.verbose:
+                self._print(f"gostarter: {self._phase}: {detail}")
+
+    def raw(self, line: str) -> None:
+        """A raw log line: shown only with --verbose."""
+        if self.verbose:
+            with self._lock:
+                self._print(line)
+
+    def note(self, message: str) -> None:
+        """A message that stays on screen, whatever the mode but quiet."""
+        if not self.quiet:
+            with self._lock:
+                self._clear()
+                self._print(f"gostarter: {message}")
+                if self.live and self._phase:
+                    self._draw()
+
+    def close(self) -> None:
+        """Stop the ticker and clear the live line."""
+        self._stop.set()
+        if self._ticker is not None:
+            self._ticker.join(timeout=1)
+            self._ticker = None
+        with self._lock:
+            self._clear()
+            self._phase = ""
+
+    def _tick(self) -> None:
+        while not self._stop.wait(0.25):
+            with self._lock:
+                if self._phase:
+                    self._draw()
+
+    def _draw(self) -> None:
+        elapsed = time.monotonic() - self._started
+        text = f"[{elapsed:5.1f}s] {self._phase}" + (f": {self._detail}" if self._detail else "")
+        width = shutil.get_terminal_size((80, 24)).columns - 1
+        self.stream.write("\r\x1b[K" + text[:width])
+        self.stream.flush()
+
+    def _clear(self) -> None:
+        if self.live:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+
+    def _print(self, text: str) -> None:
+        self.stream.write(text + "\n")
+        self.stream.flush()
