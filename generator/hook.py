@@ -2,8 +2,9 @@
 
 Copier deletes the destination when a task exits non-zero, so this task always
 exits 0 once the project exists: a failed verification is stated loudly and
-the project is kept for the user to fix. GOSTARTER_VERIFY picks the mode
-(auto, docker, native, none) and GOSTARTER_REPORT a TOML report path.
+the project is kept for the user to fix. The mode comes from the template's
+hidden `verify` answer (`copier copy --data verify=native`); GOSTARTER_REPORT
+names a TOML report to write.
 """
 
 from __future__ import annotations
@@ -18,18 +19,10 @@ from generator.verify import MODES, summary, verify, write_report
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 1:
-        print("usage: post_generate.py PROJECT_DIR", file=sys.stderr)
+    if len(argv) != 2 or argv[1] not in MODES:
+        print(f"usage: post_generate.py PROJECT_DIR {{{'|'.join(MODES)}}}", file=sys.stderr)
         return 2
-    project = Path(argv[0])
-    mode = os.environ.get("GOSTARTER_VERIFY", "auto").strip().lower() or "auto"
-    if mode not in MODES:
-        print(
-            f"gostarter: GOSTARTER_VERIFY={mode!r} is not one of {', '.join(MODES)}; "
-            "verification skipped",
-            file=sys.stderr,
-        )
-        return 0
+    project, mode = Path(argv[0]), argv[1]
     if mode == "none":
         return 0
     try:

@@ -10,7 +10,6 @@ whether it was typed, passed with --data or read from a preset.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import tempfile
@@ -32,7 +31,7 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 BOOL_WORDS = {"true", "false", "yes", "no", "y", "n", "on", "off", "1", "0"}
 # Copier's post-generation task verifies unless told not to; gostarter verifies
 # by itself after rendering, so that it can choose the exit code.
-NO_HOOK_VERIFY = {"GOSTARTER_VERIFY": "none"}
+NO_HOOK_VERIFY = {"verify": "none"}
 _VALIDATION = re.compile(r"Validation error for question '(?P<key>[^']+)': (?P<msg>.*)", re.S)
 
 
@@ -81,20 +80,6 @@ def _copier_errors(source: str) -> Iterator[None]:
         raise RenderError(f"copier: {err}") from None
     except OSError as err:
         raise RenderError(f"cannot render the template: {err}") from None
-
-
-@contextmanager
-def _env(extra: Mapping[str, str]) -> Iterator[None]:
-    saved = {key: os.environ.get(key) for key in extra}
-    os.environ.update(extra)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def _check_bools(questions: Mapping[str, Any], answers: Mapping[str, Any], source: str) -> None:
@@ -185,11 +170,11 @@ def render(
         raise DestinationError(f"cannot write in {parent}: {err.strerror}") from None
     try:
         project = staging / "project"
-        with _copier_errors(""), _env(NO_HOOK_VERIFY):
+        with _copier_errors(""):
             worker = copier.run_copy(
                 template.src,
                 project,
-                data=dict(data),
+                data={**data, **NO_HOOK_VERIFY},
                 user_defaults=dict(user_defaults),
                 vcs_ref=template.vcs_ref,
                 defaults=not interactive,
@@ -214,7 +199,7 @@ def update(project: Path, *, interactive: bool, quiet: bool) -> None:
             f"{project} is not a generated project: it has no {ANSWERS_FILE}",
             hint="run `gostarter update` inside a project that gostarter or copier generated",
         )
-    with _copier_errors(""), _env(NO_HOOK_VERIFY):
+    with _copier_errors(""):
         copier.run_update(
             project,
             defaults=not interactive,

@@ -1,0 +1,268 @@
+"""The `gostarter` command: arguments in, exit codes out, nothing else.
+
+Every error a person can cause becomes one or two lines on stderr and an exit
+code: 0 success, 1 failure (including a failed verification), 2 bad usage or
+invalid input, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from generator import __version__, presets, render, verify
+from generator.console import Progress
+from generator.errors import GostarterError, UsageError
+
+EXIT_CODES = """exit codes:
+  0    success
+  1    failure, including a failed verification
+  2    bad usage or invalid input (an answer, a preset, a destination)
+  130  interrupted (Ctrl-C); whatever was started is removed"""
+
+VERIFY_HELP = (
+    "auto: docker when an engine is reachable, else native when Go is found, else skip; "
+    "docker: build the image and smoke-test the container; "
+    "native: build and smoke-test the binary with Go; none: skip (default: auto)"
+)
+
+
+def _error(message: str, hint: str = "") -> None:
+    print(f"gostarter: error: {message}", file=sys.stderr)
+    if hint:
+        print(f"gostarter: {hint}", file=sys.stderr)
+
+
+def parse_data(items: Sequence[str]) -> dict[str, str]:
+    """`--data KEY=VALUE` items as a dict; the values are validated by the template."""
+    data: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--data {item!r} is not KEY=VALUE", hint="e.g. --data port=9090")
+        data[key.strip()] = value
+    return data
+
+
+# ---------------------------------------------------------------- commands
+
+
+def _verify_and_report(project: Path, args: argparse.Namespace) -> verify.Result:
+    progress = Progress(quiet=args.quiet, verbose=args.verbose)
+    result = verify.verify(project, mode=args.verify, progress=progress, remove_image=args.rm_image)
+    if args.report:
+        try:
+            verify.write_report(result, Path(args.report))
+        except OSError as err:
+            raise GostarterError(f"cannot write the report {args.report}: {err.strerror}") from None
+    if result.failed:
+        print(f"gostarter: {verify.summary(result)}", file=sys.stderr)
+        if result.log_tail and not args.quiet:
+            print(result.log_tail, file=sys.stderr)
+    else:
+        print(verify.summary(result))
+    return result
+
+
+def _next_steps(project: Path, result: verify.Result, args: argparse.Namespace) -> None:
+    if args.quiet:
+        return
+    here = Path.cwd()
+    shown = project.relative_to(here) if project.is_relative_to(here) else project
+    if result.failed:
+        print(
+            f"The project was kept at {shown}. Fix what failed, then: gostarter verify {shown}",
+            file=sys.stderr,
+        )
+        return
+    docker_var = ""
+    if result.build_command and result.mode == "docker":
+        client = next(arg for arg in result.build_command if "=" not in arg)
+        if shutil.which("docker") != client:
+            docker_var = f" DOCKER={client}"
+    lines = [
+        "",
+        "Next steps:",
+        f"  cd {shown}",
+        "  make test lint          # Go tests, go vet and a gofmt check",
+        "  make run                # the service on this machine",
+        f"  make docker-build{docker_var}  # the image, with BuildKit",
+        f"  make docker-run{docker_var}    # the container on 127.0.0.1",
+        "  make                    # every target, with a line on each",
+    ]
+    if args.report:
+        lines.append(f"Verification report: {args.report}")
+    print("\n".join(lines))
+
+
+def cmd_new(args: argparse.Namespace) -> int:
+    preset = presets.find(Path(args.preset) if args.preset else None)
+    defaults = preset.defaults if preset else {}
+    template = render.Template.resolve(args.template or (preset.template if preset else None))
+    data = parse_data(args.data)
+    interactive = not args.defaults
+    if interactive and not sys.stdin.isatty():
+        raise UsageError(
+            "no terminal to ask the questions on (standard input is not a terminal)",
+            hint="pass --defaults for a scripted run, with --data KEY=VALUE for each answer to set",
+        )
+    dest = Path(args.dest) if args.dest else None
+    if dest is not None:
+        render.ensure_empty_destination(dest)
+    if preset is not None:
+        render.check_answers(template, defaults, source=f"in preset {preset.path}")
+    answers = render.check_answers(template, {**defaults, **data}, source="from --data")
+    if dest is None and not interactive:
+        dest = Path(str(answers["app_name"]))
+        render.ensure_empty_destination(dest)
+    project = render.render(
+        template, dest, data=data, user_defaults=defaults, interactive=interactive, quiet=args.quiet
+    )
+    if not args.quiet:
+        print(f"gostarter: generated {project}", file=sys.stderr)
+    result = _verify_and_report(project, args)
+    _next_steps(project, result, args)
+    return 1 if result.failed else 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    result = _verify_and_report(Path(args.dir), args)
+    return 1 if result.failed else 0
+
+
+def cmd_update(args: argparse.Namespace) -> int:
+    project = Path(args.dir)
+    interactive = not args.defaults and sys.stdin.isatty()
+    render.update(project, interactive=interactive, quiet=args.quiet)
+    result = _verify_and_report(project, args)
+    return 1 if result.failed else 0
+
+
+def cmd_preset_init(args: argparse.Namespace) -> int:
+    path = Path(args.file) if args.file else presets.user_preset_path()
+    template = render.Template.resolve(args.template)
+    values = parse_data(args.data)
+    answers = render.check_answers(template, values, source="from --data")
+    defaults = {key: answers.get(key, "") for key in presets.ORGANISATION_KEYS} | values
+    presets.write(path, defaults, template=args.template, force=args.force)
+    print(f"gostarter: wrote {path}; hand it out, or point {presets.ENV_VAR} at it", file=sys.stderr)
+    print(path)
+    return 0
+
+
+def cmd_preset_show(args: argparse.Namespace) -> int:
+    path, origin = presets.locate(Path(args.file) if args.file else None)
+    if path is None:
+        print(
+            f"gostarter: no preset in force (looked at ${presets.ENV_VAR}, "
+            f"{presets.user_preset_path()}, {presets.SYSTEM_PRESET})",
+            file=sys.stderr,
+        )
+        return 0
+    preset = presets.load(path)
+    template = render.Template.resolve(preset.template)
+    answers = render.check_answers(template, preset.defaults, source=f"in preset {path}")
+    print(f"# preset {path} ({origin}); the answers `gostarter new --defaults` would use:")
+    width = max(len(key) for key in answers if not key.startswith("_"))
+    for key, value in answers.items():
+        if key.startswith("_"):
+            continue
+        mark = "  # from the preset" if key in preset.defaults else ""
+        print(f"{key:<{width}} = {value!r}{mark}")
+    return 0
+
+
+# ---------------------------------------------------------------- parser
+
+
+def _add_verify_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--verify", choices=verify.MODES, default="auto", help=VERIFY_HELP)
+    parser.add_argument("--report", metavar="FILE", help="write the verification result as TOML")
+    parser.add_argument(
+        "--rm-image", action="store_true", help="remove the built image afterwards (kept by default)"
+    )
+    output = parser.add_mutually_exclusive_group()
+    output.add_argument("-q", "--quiet", action="store_true", help="print only the result and errors")
+    output.add_argument("-v", "--verbose", action="store_true", help="stream the full build log")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gostarter",
+        description="Generate a containerised Go service, then prove that its image builds "
+        "and its container answers.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"gostarter {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    new = commands.add_parser(
+        "new",
+        help="generate a service and verify it",
+        description="Ask the template's questions (or take --defaults), render the service "
+        "into DEST (default ./APP_NAME), then verify it.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    new.add_argument("dest", nargs="?", metavar="DEST", help="directory to create (must be absent or empty)")
+    new.add_argument("--defaults", action="store_true", help="ask nothing: use defaults, preset and --data")
+    new.add_argument(
+        "-d", "--data", action="append", default=[], metavar="KEY=VALUE",
+        help="answer a question (repeatable); validated like a typed answer",
+    )
+    new.add_argument("--preset", metavar="FILE", help=f"organisation preset (default: ${presets.ENV_VAR}, "
+                     f"{presets.user_preset_path()}, {presets.SYSTEM_PRESET})")
+    new.add_argument("--template", metavar="SRC", help="another Copier template (path or git URL)")
+    _add_verify_options(new)
+    new.set_defaults(handler=cmd_new)
+
+    check = commands.add_parser(
+        "verify", help="verify an existing generated project", epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    check.add_argument("dir", nargs="?", default=".", metavar="DIR", help="the project (default: .)")
+    _add_verify_options(check)
+    check.set_defaults(handler=cmd_verify)
+
+    update = commands.add_parser(
+        "update", help="copier update a generated project, then verify it", epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    update.add_argument("dir", nargs="?", default=".", metavar="DIR", help="the project (default: .)")
+    update.add_argument("--defaults", action="store_true", help="ask nothing new: keep answers, take defaults")
+    _add_verify_options(update)
+    update.set_defaults(handler=cmd_update)
+
+    preset = commands.add_parser("preset", help="write or show an organisation preset")
+    preset_commands = preset.add_subparsers(dest="preset_command", metavar="ACTION", required=True)
+    init = preset_commands.add_parser("init", help="write a preset file with the organisation keys")
+    init.add_argument("file", nargs="?", metavar="FILE", help=f"default: {presets.user_preset_path()}")
+    init.add_argument("-d", "--data", action="append", default=[], metavar="KEY=VALUE",
+                      help="set a default (repeatable), e.g. module_prefix=github.com/acme-corp")
+    init.add_argument("--template", metavar="SRC", help="the organisation's template to record")
+    init.add_argument("--force", action="store_true", help="replace an existing file")
+    init.set_defaults(handler=cmd_preset_init)
+    show = preset_commands.add_parser("show", help="show the preset in force and the answers it yields")
+    show.add_argument("file", nargs="?", metavar="FILE", help="a preset file (default: the one in force)")
+    show.set_defaults(handler=cmd_preset_show)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args: Any = build_parser().parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except GostarterError as err:
+        _error(err.message, err.hint)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("\ngostarter: interrupted; nothing was left half-written", file=sys.stderr)
+        return 130
+    except OSError as err:
+        _error(f"{err.strerror or err}" + (f": {err.filename}" if err.filename else ""))
+        return 1
