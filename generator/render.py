@@ -100,19 +100,16 @@ def check_answers(
     Unknown keys are errors that name the valid ones.
     """
     where = f" ({source})" if source else ""
-    with tempfile.TemporaryDirectory(prefix="gostarter-check-") as tmp:
-        with _copier_errors(where):
-            worker = copier.run_copy(
-                template.src,
-                Path(tmp) / "project",
-                data=dict(answers),
-                vcs_ref=template.vcs_ref,
-                defaults=True,
-                pretend=True,
-                quiet=True,
-                skip_tasks=True,
-                unsafe=True,
-            )
+    try:
+        worker = _pretend(template, answers, where)
+    except InvalidAnswerError as err:
+        # A value Copier cannot even parse (port=http) comes without the
+        # question's name: find it by asking about each answer alone.
+        if not err.message.startswith("invalid answer") or len(answers) < 2:
+            raise
+        for key, value in answers.items():
+            _pretend(template, {key: value}, where)
+        raise
     questions = worker.template.questions_data
     unknown = sorted(set(answers) - set(questions))
     if unknown:
@@ -127,6 +124,29 @@ def check_answers(
 def question_defaults(template: Template) -> dict[str, Any]:
     """The template's questions and the answers it would take by default."""
     return check_answers(template, {})
+
+
+def _pretend(template: Template, answers: Mapping[str, Any], where: str) -> Any:
+    """A Copier run that asks nothing and writes nothing: it validates `answers`."""
+    try:
+        with tempfile.TemporaryDirectory(prefix="gostarter-check-") as tmp, _copier_errors(where):
+            return copier.run_copy(
+                template.src,
+                Path(tmp) / "project",
+                data=dict(answers),
+                vcs_ref=template.vcs_ref,
+                defaults=True,
+                pretend=True,
+                quiet=True,
+                skip_tasks=True,
+                unsafe=True,
+            )
+    except InvalidAnswerError as err:
+        if err.message.startswith("invalid answer") and len(answers) == 1:
+            key = next(iter(answers))
+            detail = err.message.split(": ", 1)[-1]
+            raise InvalidAnswerError(f"invalid {key}{where}: {detail}") from None
+        raise
 
 
 def ensure_empty_destination(dest: Path) -> None:

@@ -1,0 +1,113 @@
+"""Every validator in copier.yml, with good and bad input, judged through Copier itself."""
+
+from __future__ import annotations
+
+import pytest
+
+from generator.errors import InvalidAnswerError
+from generator.render import Template, check_answers
+
+TEMPLATE = Template.resolve()
+
+GOOD = {
+    "app_name": ["myapp", "payments-api", "a", "svc2", "a" * 63],
+    "description": ["Payments", "x: 'quoted' \"text\""],
+    "module_prefix": ["", "github.com/acme-corp", "example.com", "gitlab.example.com/group/sub"],
+    "module_path": [
+        "myapp",
+        "github.com/acme-corp/payments-api/v2",
+        "example.com/x/y",
+        "gopkg.in/yaml.v3",
+        "go.example.com/Mixed_Case~ok",
+    ],
+    "go_version": ["1.22", "1.27", "1.27.3", "1.30"],
+    "port": ["1", "8080", "65535"],
+    "runtime_base": ["distroless-static", "scratch", "alpine", "distroless-base"],
+    "builder_image": ["golang:1.27", "registry.example.com:5000/mirror/golang:1.27-bookworm",
+                      "golang@sha256:" + "a" * 64],
+    "runtime_image": ["scratch", "gcr.io/distroless/static-debian12:nonroot", "alpine:3.22"],
+    "with_compose": ["true", "false", "yes", "no"],
+    "with_ci": ["true", "0"],
+    "verify": ["auto", "docker", "native", "none"],
+}
+
+BAD = {
+    "app_name": ["MyApp", "1app", "my_app", "my app", "-app", "app-", "", "a" * 64, "app/evil"],
+    "description": ["", "   "],
+    "module_prefix": ["GitHub.com/acme", "acme corp", "example.com/"],
+    "module_path": [
+        "",
+        "GitHub.com/acme/x",
+        "example.com//x",
+        "example.com/x/",
+        "/abs/path",
+        "example.com/.hidden",
+        "example.com/x y",
+        "example.com/x/v1",
+        "example.com/x/v0",
+    ],
+    "go_version": ["1.21", "2.0", "go1.27", "1.27rc1", "latest", ""],
+    "port": ["0", "65536", "-1", "http", "80.5"],
+    "runtime_base": ["ubuntu", ""],
+    "builder_image": ["golang 1.27", "Golang:1.27", "", "golang:1.27 ; rm -rf /"],
+    "runtime_image": ["", "alpine:3.22 && sh", "-alpine"],
+    "with_compose": ["maybe"],
+    "with_ci": ["sometimes"],
+    "verify": ["always", ""],
+}
+
+
+@pytest.mark.parametrize(("key", "value"), [(k, v) for k, vs in GOOD.items() for v in vs])
+def test_accepts_good_answers(key: str, value: str) -> None:
+    """A valid answer passes its validator and is what the template uses."""
+    answers = check_answers(TEMPLATE, {key: value})
+    assert key in answers
+
+
+@pytest.mark.parametrize(("key", "value"), [(k, v) for k, vs in BAD.items() for v in vs])
+def test_rejects_bad_answers(key: str, value: str) -> None:
+    """An invalid answer is refused with a one-line message naming the question."""
+    with pytest.raises(InvalidAnswerError) as caught:
+        check_answers(TEMPLATE, {key: value}, source="from --data")
+    message = caught.value.message
+    assert message.startswith(f"invalid {key} (from --data): ")
+    assert "\n" not in message.strip()
+
+
+def test_every_question_has_good_and_bad_cases() -> None:
+    """No question with a validator escapes this file."""
+    import yaml
+
+    from generator.render import PACKAGE_DIR
+
+    config = yaml.safe_load((PACKAGE_DIR.parent / "copier.yml").read_text())
+    with_validator = {k for k, v in config.items() if isinstance(v, dict) and ("validator" in v or "choices" in v)}
+    assert with_validator <= set(BAD), with_validator - set(BAD)
+    assert with_validator <= set(GOOD)
+
+
+def test_unknown_question_is_named() -> None:
+    """An answer to a question the template does not ask is an error listing the real ones."""
+    with pytest.raises(InvalidAnswerError) as caught:
+        check_answers(TEMPLATE, {"prot": "8080"}, source="from --data")
+    assert caught.value.message == "unknown question prot (from --data)"
+    assert "port" in caught.value.hint
+
+
+def test_module_path_defaults_from_prefix_and_name() -> None:
+    """A preset's module prefix and the app name make the default module path."""
+    answers = check_answers(TEMPLATE, {"module_prefix": "github.com/acme-corp", "app_name": "billing"})
+    assert answers["module_path"] == "github.com/acme-corp/billing"
+    assert check_answers(TEMPLATE, {"app_name": "billing"})["module_path"] == "billing"
+
+
+def test_builder_image_follows_go_version() -> None:
+    """The builder image default is derived from go_version, the one source of truth."""
+    assert check_answers(TEMPLATE, {"go_version": "1.26"})["builder_image"] == "golang:1.26"
+
+
+def test_unparsable_answer_is_named_among_several() -> None:
+    """A value Copier cannot parse is blamed on its own question, even among valid ones."""
+    with pytest.raises(InvalidAnswerError) as caught:
+        check_answers(TEMPLATE, {"app_name": "ok", "port": "http"}, source="from --data")
+    assert caught.value.message.startswith("invalid port (from --data): ")
