@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import re
 import shutil
+import sys
 import tempfile
 import warnings
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,7 +63,8 @@ class Template:
 def _copier_errors(source: str) -> Iterator[None]:
     """Turn Copier's exceptions into gostarter errors with a one-line message."""
     try:
-        with warnings.catch_warnings():
+        # Copier writes some blank lines to stdout: keep stdout for results.
+        with warnings.catch_warnings(), redirect_stdout(sys.stderr):
             warnings.simplefilter("ignore")  # DirtyLocalWarning and friends
             yield
     except KeyboardInterrupt:

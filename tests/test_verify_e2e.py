@@ -1,0 +1,207 @@
+"""End to end: real Docker engine, real Go toolchain, real processes.
+
+Each test generates a project, builds its image with its own Dockerfile
+through BuildKit and smoke-tests the container, then checks that nothing was
+left running and that the project was never touched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from generator import verify
+from tests.conftest import ROOT, render_project, run
+
+pytestmark = pytest.mark.docker
+
+
+def gostarter(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return run([sys.executable, "-m", "generator", *args], cwd)
+
+
+def snapshot(root: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def read_report(path: Path) -> dict[str, Any]:
+    return tomllib.loads(path.read_text())
+
+
+def assert_real_docker_numbers(report: dict[str, Any], docker_client: Any, image: str) -> None:
+    assert report["result"] == "passed", report
+    assert report["mode"] == "docker"
+    assert report["image"] == image
+    assert report["image_size_bytes"] == docker_client.images.get(image).attrs["Size"] > 1_000_000
+    assert 0 < report["build_seconds"] < 300
+    assert 0 < report["first_response_seconds"] < 5
+    assert 0 < report["stop_seconds"] < verify.STOP_LIMIT_SECONDS
+    assert report["stop_exit_code"] == 0
+    assert report["user"] and report["user"] != "0"
+
+
+def test_copier_copy_trust_builds_and_smoke_tests(
+    tmp_path: Path, image_answers: dict[str, str], docker_client: Any, no_leftovers: None
+) -> None:
+    """Plain `copier copy --trust` runs the verification task and reports real numbers."""
+    dest, report = tmp_path / "viacopier", tmp_path / "report.toml"
+    argv = [sys.executable, "-m", "copier", "copy", "--trust", "--defaults", "--vcs-ref", "HEAD"]
+    argv += ["-d", "app_name=viacopier"]
+    for key, value in image_answers.items():
+        argv += ["-d", f"{key}={value}"]
+    done = run([*argv, str(ROOT), str(dest)], env={**os.environ, "GOSTARTER_REPORT": str(report)})
+    assert done.returncode == 0, done.stderr
+    assert "verification passed (docker)" in done.stderr
+    assert (dest / "main.go").is_file()
+    assert_real_docker_numbers(read_report(report), docker_client, "viacopier:dev")
+
+
+def test_copier_copy_keeps_the_project_when_verification_fails(
+    tmp_path: Path, images: dict[str, str], no_leftovers: None
+) -> None:
+    """A failed smoke test is stated loudly and does not cost the user the project."""
+    dest = tmp_path / "kept"
+    argv = [sys.executable, "-m", "copier", "copy", "--trust", "--defaults", "--vcs-ref", "HEAD"]
+    # A builder image without Go (or even a shell): the build must fail.
+    argv += ["-d", f"builder_image={images['distroless-static']}", "-d", f"runtime_image={images['distroless-static']}"]
+    done = run([*argv, str(ROOT), str(dest)])
+    assert done.returncode == 0, done.stderr
+    assert "verification failed (docker): the image did not build" in done.stderr
+    assert f"the project at {Path('.')} was kept" in done.stderr or "was kept" in done.stderr
+    assert (dest / "main.go").is_file() and (dest / "Dockerfile").is_file()
+
+
+def test_gostarter_new_verifies_with_docker_and_writes_the_report(
+    tmp_path: Path, image_answers: dict[str, str], docker_client: Any, no_leftovers: None
+) -> None:
+    """`gostarter new --defaults --verify docker --report` ends with a passed, real report."""
+    data = [arg for key, value in image_answers.items() for arg in ("--data", f"{key}={value}")]
+    report = tmp_path / "r.toml"
+    done = gostarter(
+        "new", str(tmp_path / "svc"), "--defaults", "--data", "app_name=newsvc", *data,
+        "--verify", "docker", "--report", str(report),
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("verification passed (docker): image newsvc:dev")
+    assert "cd " in done.stdout and "make docker-build" in done.stdout
+    assert_real_docker_numbers(read_report(report), docker_client, "newsvc:dev")
+
+
+def test_native_mode_on_the_same_project(tmp_path: Path, image_answers: dict[str, str]) -> None:
+    """Without a container engine, the Go toolchain proves the same HTTP behaviour."""
+    project = render_project(tmp_path / "native", image_answers)
+    before = snapshot(project)
+    report = tmp_path / "native.toml"
+    done = gostarter("verify", str(project), "--verify", "native", "--report", str(report))
+    assert done.returncode == 0, done.stderr
+    data = read_report(report)
+    assert data["result"] == "passed" and data["mode"] == "native"
+    assert data["binary_size_bytes"] > 1_000_000
+    assert 0 < data["first_response_seconds"] < 5 and data["stop_exit_code"] == 0
+    assert data["stop_seconds"] < verify.STOP_LIMIT_SECONDS
+    assert snapshot(project) == before
+
+
+BROKEN = "\nfunc broken() string { return undefinedThing }\n"
+
+
+@pytest.mark.parametrize("mode", ["docker", "native"])
+def test_broken_main_fails_with_the_compiler_message(
+    tmp_path: Path, image_answers: dict[str, str], mode: str, no_leftovers: None
+) -> None:
+    """A user's compile error: exit 1, the compiler's own words, and no file touched."""
+    project = render_project(tmp_path / "broken", image_answers)
+    with (project / "main.go").open("a") as main_go:
+        main_go.write(BROKEN)
+    before = snapshot(project)
+    report = tmp_path / "broken.toml"
+    done = gostarter("verify", str(project), "--verify", mode, "--report", str(report))
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "main.go" in done.stderr and "undefined: undefinedThing" in done.stderr
+    assert "Traceback" not in done.stderr
+    data = read_report(report)
+    assert data["result"] == "failed" and "undefined: undefinedThing" in data["reason"]
+    assert snapshot(project) == before
+
+
+def test_host_port_8080_busy_still_passes(
+    tmp_path: Path, image_answers: dict[str, str], no_leftovers: None
+) -> None:
+    """The container is published on an ephemeral host port, so a busy 8080 does not matter."""
+    project = render_project(tmp_path / "busy", {**image_answers, "app_name": "busy"})
+    with socket.socket() as squatter:
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        squatter.bind(("127.0.0.1", 8080))
+        squatter.listen()
+        done = gostarter("verify", str(project), "--verify", "docker")
+    assert done.returncode == 0, done.stderr
+    assert "verification passed (docker)" in done.stdout
+
+
+@pytest.mark.parametrize("base", ["scratch", "alpine", "distroless-base"])
+def test_every_runtime_base_builds_and_answers(
+    tmp_path: Path, images: dict[str, str], base: str, no_leftovers: None
+) -> None:
+    """Each runtime choice yields an image that answers, is healthy, and runs as non-root."""
+    answers = {"app_name": f"rt-{base}", "runtime_base": base, "builder_image": images["builder"],
+               "runtime_image": images[base]}
+    project = render_project(tmp_path / base, answers)
+    report = tmp_path / "rt.toml"
+    done = gostarter("verify", str(project), "--verify", "docker", "--report", str(report), "--rm-image")
+    assert done.returncode == 0, done.stderr
+    data = read_report(report)
+    assert data["result"] == "passed" and data["user"] == "65532"
+
+
+def test_make_smoke_in_the_generated_project(
+    tmp_path: Path, image_answers: dict[str, str], docker_client: Any
+) -> None:
+    """The generated Makefile's own docker-build and smoke targets work."""
+    project = render_project(tmp_path / "mk", {**image_answers, "app_name": "mksmoke"})
+    client = verify.find_build_command().client
+    done = run(["make", "smoke", f"DOCKER={client}"], project)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "smoke: GET / answered Hello, World!" in done.stdout
+    assert not docker_client.containers.list(filters={"ancestor": "mksmoke:dev"})
+
+
+def test_ctrl_c_during_verification_removes_the_container(
+    tmp_path: Path, image_answers: dict[str, str], docker_client: Any
+) -> None:
+    """SIGINT while the container runs: exit 130 and nothing left behind."""
+    project = render_project(tmp_path / "intr", {**image_answers, "app_name": "intr"})
+    # Keep the container busy: a HEALTHCHECK that never passes holds it in the smoke phase.
+    dockerfile = project / "Dockerfile"
+    dockerfile.write_text(dockerfile.read_text().replace('"-healthcheck"]', '"-healthcheck", "-nope"]'))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "generator", "verify", str(project), "--verify", "docker"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not docker_client.containers.list(filters={"label": verify.LABEL}):
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "no verification container ever started"
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, stderr
+    assert "interrupted" in stderr and "Traceback" not in stderr
+    assert not docker_client.containers.list(all=True, filters={"label": verify.LABEL})
