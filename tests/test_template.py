@@ -19,7 +19,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "app_name": "payments-api",
         "module_path": "github.com/acme-corp/payments-api/v2",
         "port": 9090,
-        "maintainer": 'Payments "Core" Team <payments@example.com>',
+        "maintainer": "Payments Core Team <payments@example.com>",
         "description": "Takes payments; says 'hello' first",
     },
     "scratch": {"runtime_base": "scratch"},
@@ -125,8 +125,9 @@ def test_dockerfile_shape(project: tuple[Path, dict[str, Any]]) -> None:
         f"org.opencontainers.image.title=\"{app}\"",
     ):
         assert needle in dockerfile, needle
+    assert f'org.opencontainers.image.description="{answers["description"]}"' in dockerfile
     if answers["maintainer"]:
-        assert "org.opencontainers.image.authors=" in dockerfile
+        assert f'org.opencontainers.image.authors="{answers["maintainer"]}"' in dockerfile
     scratch_certs = "COPY --from=build /etc/ssl/certs/ca-certificates.crt" in dockerfile
     assert scratch_certs == (answers["runtime_image"] == "scratch")
 

@@ -11,7 +11,8 @@ TEMPLATE = Template.resolve()
 
 GOOD = {
     "app_name": ["myapp", "payments-api", "a", "svc2", "a" * 63],
-    "description": ["Payments", "x: 'quoted' \"text\""],
+    "description": ["Payments", "x: 'quoted' text, <html> & more"],
+    "maintainer": ["", "Payments Team <payments@example.com>", "O'Brien"],
     "module_prefix": ["", "github.com/acme-corp", "example.com", "gitlab.example.com/group/sub"],
     "module_path": [
         "myapp",
@@ -33,7 +34,8 @@ GOOD = {
 
 BAD = {
     "app_name": ["MyApp", "1app", "my_app", "my app", "-app", "app-", "", "a" * 64, "app/evil"],
-    "description": ["", "   "],
+    "description": ["", "   ", 'say "hi"', "costs $5", "back\\slash", "two\nlines"],
+    "maintainer": ['The "A" Team', "$USER", "a\\b"],
     "module_prefix": ["GitHub.com/acme", "acme corp", "example.com/"],
     "module_path": [
         "",
