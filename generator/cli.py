@@ -212,17 +212,27 @@ def build_parser() -> argparse.ArgumentParser:
     new.add_argument("dest", nargs="?", metavar="DEST", help="directory to create (must be absent or empty)")
     new.add_argument("--defaults", action="store_true", help="ask nothing: use defaults, preset and --data")
     new.add_argument(
-        "-d", "--data", action="append", default=[], metavar="KEY=VALUE",
+        "-d",
+        "--data",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
         help="answer a question (repeatable); validated like a typed answer",
     )
-    new.add_argument("--preset", metavar="FILE", help=f"organisation preset (default: ${presets.ENV_VAR}, "
-                     f"{presets.user_preset_path()}, {presets.SYSTEM_PRESET})")
+    new.add_argument(
+        "--preset",
+        metavar="FILE",
+        help=f"organisation preset (default: ${presets.ENV_VAR}, "
+        f"{presets.user_preset_path()}, {presets.SYSTEM_PRESET})",
+    )
     new.add_argument("--template", metavar="SRC", help="another Copier template (path or git URL)")
     _add_verify_options(new)
     new.set_defaults(handler=cmd_new)
 
     check = commands.add_parser(
-        "verify", help="verify an existing generated project", epilog=EXIT_CODES,
+        "verify",
+        help="verify an existing generated project",
+        epilog=EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     check.add_argument("dir", nargs="?", default=".", metavar="DIR", help="the project (default: .)")
@@ -230,11 +240,15 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(handler=cmd_verify)
 
     update = commands.add_parser(
-        "update", help="copier update a generated project, then verify it", epilog=EXIT_CODES,
+        "update",
+        help="copier update a generated project, then verify it",
+        epilog=EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     update.add_argument("dir", nargs="?", default=".", metavar="DIR", help="the project (default: .)")
-    update.add_argument("--defaults", action="store_true", help="ask nothing new: keep answers, take defaults")
+    update.add_argument(
+        "--defaults", action="store_true", help="ask nothing new: keep answers, take defaults"
+    )
     _add_verify_options(update)
     update.set_defaults(handler=cmd_update)
 
@@ -242,8 +256,14 @@ def build_parser() -> argparse.ArgumentParser:
     preset_commands = preset.add_subparsers(dest="preset_command", metavar="ACTION", required=True)
     init = preset_commands.add_parser("init", help="write a preset file with the organisation keys")
     init.add_argument("file", nargs="?", metavar="FILE", help=f"default: {presets.user_preset_path()}")
-    init.add_argument("-d", "--data", action="append", default=[], metavar="KEY=VALUE",
-                      help="set a default (repeatable), e.g. module_prefix=github.com/acme-corp")
+    init.add_argument(
+        "-d",
+        "--data",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="set a default (repeatable), e.g. module_prefix=github.com/acme-corp",
+    )
     init.add_argument("--template", metavar="SRC", help="the organisation's template to record")
     init.add_argument("--force", action="store_true", help="replace an existing file")
     init.set_defaults(handler=cmd_preset_init)

@@ -18,9 +18,7 @@ class Progress:
     passes every raw log line through.
     """
 
-    def __init__(
-        self, *, stream: TextIO | None = None, quiet: bool = False, verbose: bool = False
-    ) -> None:
+    def __init__(self, *, stream: TextIO | None = None, quiet: bool = False, verbose: bool = False) -> None:
         self.stream = stream or sys.stderr
         self.quiet = quiet
         self.verbose = verbose

@@ -64,7 +64,9 @@ def load(path: Path) -> Preset:
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise PresetError(f"preset {path} does not exist", hint="gostarter preset init FILE writes one") from None
+        raise PresetError(
+            f"preset {path} does not exist", hint="gostarter preset init FILE writes one"
+        ) from None
     except OSError as err:
         raise PresetError(f"cannot read preset {path}: {err.strerror}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
@@ -83,9 +85,7 @@ def load(path: Path) -> Preset:
         raise PresetError(f"`defaults` in preset {path} must be a table: [defaults]")
     for key, value in defaults.items():
         if not isinstance(value, (str, int, bool)):
-            raise PresetError(
-                f"defaults.{key} in preset {path} must be a string, integer or boolean"
-            )
+            raise PresetError(f"defaults.{key} in preset {path} must be a string, integer or boolean")
     return Preset(path=path, defaults=dict(defaults), template=template)
 
 
@@ -95,7 +95,9 @@ def find(explicit: Path | None = None) -> Preset | None:
     return load(path) if path is not None else None
 
 
-def write(path: Path, defaults: Mapping[str, Any], *, template: str | None = None, force: bool = False) -> None:
+def write(
+    path: Path, defaults: Mapping[str, Any], *, template: str | None = None, force: bool = False
+) -> None:
     """Write a preset file; never over an existing one unless `force`."""
     if path.exists() and not force:
         raise PresetError(f"{path} already exists", hint="pass --force to replace it")

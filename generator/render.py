@@ -72,9 +72,7 @@ def _copier_errors(source: str) -> Iterator[None]:
     except ValueError as err:
         match = _VALIDATION.match(str(err))
         if match:
-            raise InvalidAnswerError(
-                f"invalid {match['key']}{source}: {match['msg'].strip()}"
-            ) from None
+            raise InvalidAnswerError(f"invalid {match['key']}{source}: {match['msg'].strip()}") from None
         raise InvalidAnswerError(f"invalid answer{source}: {err}") from None
     except UnsafeTemplateError as err:
         raise RenderError(str(err), hint="trust the template (copier --trust)") from None
@@ -87,14 +85,12 @@ def _copier_errors(source: str) -> Iterator[None]:
 def _check_bools(questions: Mapping[str, Any], answers: Mapping[str, Any], source: str) -> None:
     """Copier casts any string to a bool; a typed answer can only be yes or no."""
     for key, value in answers.items():
-        if questions.get(key, {}).get("type") == "bool" and isinstance(value, str):
-            if value.strip().lower() not in BOOL_WORDS:
-                raise InvalidAnswerError(f"invalid {key}{source}: {value!r} is not true or false")
+        is_bool = questions.get(key, {}).get("type") == "bool"
+        if is_bool and isinstance(value, str) and value.strip().lower() not in BOOL_WORDS:
+            raise InvalidAnswerError(f"invalid {key}{source}: {value!r} is not true or false")
 
 
-def check_answers(
-    template: Template, answers: Mapping[str, Any], *, source: str = ""
-) -> dict[str, Any]:
+def check_answers(template: Template, answers: Mapping[str, Any], *, source: str = "") -> dict[str, Any]:
     """Validate `answers` through Copier without writing anything.
 
     Returns every answer the template would use (defaults filled in).
@@ -238,9 +234,7 @@ def read_answers(project: Path) -> dict[str, Any]:
     try:
         answers = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise UsageError(
-            f"{project} is not a generated project: it has no {ANSWERS_FILE}"
-        ) from None
+        raise UsageError(f"{project} is not a generated project: it has no {ANSWERS_FILE}") from None
     except (OSError, yaml.YAMLError) as err:
         raise UsageError(f"cannot read {path}: {err}") from None
     if not isinstance(answers, dict):

@@ -17,6 +17,7 @@ The project itself is never written to.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import os
 import re
@@ -31,7 +32,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -95,7 +96,7 @@ class Result:
         if not self.failed:
             data.pop("log_tail")
         data["generated_by"] = f"gostarter {__version__}"
-        data["finished_at"] = datetime.now(timezone.utc).replace(microsecond=0)
+        data["finished_at"] = datetime.now(UTC).replace(microsecond=0)
         return data
 
 
@@ -227,8 +228,7 @@ def _wait_for_hello(port: int, started: float, exited: Callable[[], str | None])
             raise CheckFailed(problem)
         if time.monotonic() - started > RESPONSE_DEADLINE_SECONDS:
             raise CheckFailed(
-                f"GET / did not answer 200 {HELLO!r} within {RESPONSE_DEADLINE_SECONDS:.0f} s "
-                f"(last: {last})"
+                f"GET / did not answer 200 {HELLO!r} within {RESPONSE_DEADLINE_SECONDS:.0f} s (last: {last})"
             )
         time.sleep(delay)
         delay = min(delay * 1.6, 0.25)
@@ -285,9 +285,7 @@ def _free_port() -> int:
 # ---------------------------------------------------------------- docker mode
 
 
-def _build_image(
-    project: Path, image: str, build: BuildCommand, progress: Progress, result: Result
-) -> None:
+def _build_image(project: Path, image: str, build: BuildCommand, progress: Progress, result: Result) -> None:
     argv = [*build.argv, "--progress=plain"]
     argv += ["--build-arg", f"VERSION={_version(project)}", "-t", image, "."]
     result.build_command = [*(f"{k}={v}" for k, v in build.env), *argv]
@@ -426,7 +424,9 @@ def _verify_docker(
         host_port = _host_port(container, port)
         progress.phase("smoke", f"GET http://127.0.0.1:{host_port}/")
         result.first_response_seconds = _wait_for_hello(
-            host_port, started, lambda: _container_exited(container)  # type: ignore[arg-type]
+            host_port,
+            started,
+            lambda: _container_exited(container),
         )
         result.checks.append(
             f"GET / answered 200 {HELLO!r} {result.first_response_seconds:.3f} s after start"
@@ -450,10 +450,8 @@ def _verify_docker(
     finally:
         _remove_containers(client, run_id)
         if remove_image:
-            try:
+            with contextlib.suppress(docker.errors.DockerException):
                 client.images.remove(image_name, force=True)
-            except docker.errors.DockerException:
-                pass
 
 
 def _remove_containers(client: docker.DockerClient, run_id: str) -> None:
@@ -461,10 +459,8 @@ def _remove_containers(client: docker.DockerClient, run_id: str) -> None:
     import docker
 
     for container in client.containers.list(all=True, filters={"label": f"{LABEL}={run_id}"}):
-        try:
+        with contextlib.suppress(docker.errors.NotFound):
             container.remove(force=True)
-        except docker.errors.NotFound:
-            pass
 
 
 # ---------------------------------------------------------------- native mode
@@ -485,7 +481,9 @@ def _verify_native(project: Path, go: str, progress: Progress, result: Result) -
         if built.returncode != 0:
             detail = _tail(built.stderr.splitlines())
             cause = _first_go_error(detail) or (detail.splitlines() or [""])[-1]
-            raise CheckFailed(f"the binary did not build (go build exited {built.returncode}): {cause}", detail)
+            raise CheckFailed(
+                f"the binary did not build (go build exited {built.returncode}): {cause}", detail
+            )
         result.binary_size_bytes = binary.stat().st_size
         result.checks.append(f"binary built in {result.build_seconds:.1f} s")
 
@@ -626,9 +624,10 @@ def summary(result: Result) -> str:
     """A short human summary of a result."""
     if result.passed:
         if result.mode == "docker":
-            built = f"image {result.image} ({result.image_size_bytes / 1e6:.1f} MB) built in {result.build_seconds:.1f} s"
+            what = f"image {result.image} ({result.image_size_bytes / 1e6:.1f} MB)"
         else:
-            built = f"binary ({result.binary_size_bytes / 1e6:.1f} MB) built in {result.build_seconds:.1f} s"
+            what = f"binary ({result.binary_size_bytes / 1e6:.1f} MB)"
+        built = f"{what} built in {result.build_seconds:.1f} s"
         return (
             f"verification passed ({result.mode}): {built}; "
             f"GET / answered {HELLO!r} {result.first_response_seconds:.2f} s after start; "

@@ -37,8 +37,9 @@ LABEL = "dev.gostarter.standin"
 BUSYBOX = Path("/bin/busybox")
 CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 APPLETS = (
-    "sh ash cat cp echo env false grep head id ls mkdir mv rm sed sleep tail tar test true uname wget"
-).split()
+    "sh", "ash", "cat", "cp", "echo", "env", "false", "grep", "head", "id", "ls",
+    "mkdir", "mv", "rm", "sed", "sleep", "tail", "tar", "test", "true", "uname", "wget",
+)  # fmt: skip
 
 PASSWD = (
     "root:x:0:0:root:/root:/sbin/nologin\n"

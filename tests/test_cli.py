@@ -17,11 +17,20 @@ from generator.errors import EnvironmentProblem
 from tests.conftest import render_project
 
 
-def gostarter(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
-              stdin: int | None = subprocess.DEVNULL) -> subprocess.CompletedProcess[str]:
+def gostarter(
+    *args: str,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    stdin: int | None = subprocess.DEVNULL,
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "generator", *args], cwd=cwd, env={**os.environ, **(env or {})},
-        stdin=stdin, capture_output=True, text=True, check=False,
+        [sys.executable, "-m", "generator", *args],
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        stdin=stdin,
+        capture_output=True,
+        text=True,
+        check=False,
     )
 
 
@@ -102,8 +111,17 @@ def test_destination_that_is_a_file_is_refused(tmp_path: Path) -> None:
 
 def test_defaults_render_into_app_name_and_skip_verification(tmp_path: Path) -> None:
     """Without DEST the project goes to ./APP_NAME; --verify none skips with exit 0."""
-    done = gostarter("new", "--defaults", "--data", "app_name=billing", "--data", "port=9000",
-                     "--verify", "none", cwd=tmp_path)
+    done = gostarter(
+        "new",
+        "--defaults",
+        "--data",
+        "app_name=billing",
+        "--data",
+        "port=9000",
+        "--verify",
+        "none",
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stderr
     assert "verification skipped" in done.stdout
     answers = yaml.safe_load((tmp_path / "billing" / ".copier-answers.yml").read_text())
@@ -141,8 +159,9 @@ def test_verify_none_writes_a_skipped_report(tmp_path: Path) -> None:
 def test_docker_mode_without_an_engine_fails_in_one_line(tmp_path: Path) -> None:
     """--verify docker with no reachable engine: exit 1, says what is missing and what to do."""
     project = render_project(tmp_path / "p")
-    done = gostarter("verify", str(project), "--verify", "docker",
-                     env={"DOCKER_HOST": f"unix://{tmp_path}/no.sock"})
+    done = gostarter(
+        "verify", str(project), "--verify", "docker", env={"DOCKER_HOST": f"unix://{tmp_path}/no.sock"}
+    )
     assert done.returncode == 1
     assert "Traceback" not in done.stderr
     assert "no Docker engine is reachable" in done.stderr and "--verify native" in done.stderr
@@ -214,8 +233,15 @@ def write_preset(path: Path, text: str) -> Path:
 def test_preset_init_show_and_new(tmp_path: Path) -> None:
     """An organisation writes one preset; `new --preset` starts from it."""
     preset = tmp_path / "org" / "preset.toml"
-    done = gostarter("preset", "init", str(preset), "--data", "module_prefix=github.com/acme-corp",
-                     "--data", "maintainer=Platform <platform@acme.example>")
+    done = gostarter(
+        "preset",
+        "init",
+        str(preset),
+        "--data",
+        "module_prefix=github.com/acme-corp",
+        "--data",
+        "maintainer=Platform <platform@acme.example>",
+    )
     assert done.returncode == 0, done.stderr
     data = tomllib.loads(preset.read_text())["defaults"]
     assert data["module_prefix"] == "github.com/acme-corp"
@@ -226,8 +252,17 @@ def test_preset_init_show_and_new(tmp_path: Path) -> None:
     assert shown.returncode == 0, shown.stderr
     assert "module_path" in shown.stdout and "'github.com/acme-corp/myapp'" in shown.stdout
 
-    done = gostarter("new", str(tmp_path / "billing"), "--preset", str(preset), "--defaults",
-                     "--data", "app_name=billing", "--verify", "none")
+    done = gostarter(
+        "new",
+        str(tmp_path / "billing"),
+        "--preset",
+        str(preset),
+        "--defaults",
+        "--data",
+        "app_name=billing",
+        "--verify",
+        "none",
+    )
     assert done.returncode == 0, done.stderr
     answers = yaml.safe_load((tmp_path / "billing" / ".copier-answers.yml").read_text())
     assert answers["module_path"] == "github.com/acme-corp/billing"
@@ -255,8 +290,17 @@ def test_preset_set_once_for_everyone(tmp_path: Path, where: str) -> None:
 
 def test_data_overrides_the_preset(tmp_path: Path) -> None:
     preset = write_preset(tmp_path / "p.toml", "[defaults]\nport = 9191\n")
-    done = gostarter("new", str(tmp_path / "svc"), "--preset", str(preset), "--defaults",
-                     "--data", "port=7070", "--verify", "none")
+    done = gostarter(
+        "new",
+        str(tmp_path / "svc"),
+        "--preset",
+        str(preset),
+        "--defaults",
+        "--data",
+        "port=7070",
+        "--verify",
+        "none",
+    )
     assert done.returncode == 0, done.stderr
     assert "EXPOSE 7070" in (tmp_path / "svc" / "Dockerfile").read_text()
 
@@ -264,13 +308,13 @@ def test_data_overrides_the_preset(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "needles"),
     [
-        ('[defaults]\nprot = 1\n', ["unknown question prot", "p.toml"]),
-        ('[defaults]\nport = 0\n', ["invalid port (in preset", "p.toml", "between 1 and 65535"]),
+        ("[defaults]\nprot = 1\n", ["unknown question prot", "p.toml"]),
+        ("[defaults]\nport = 0\n", ["invalid port (in preset", "p.toml", "between 1 and 65535"]),
         ('[defaults]\napp_name = "Bad"\n', ["invalid app_name (in preset", "p.toml"]),
         ('colour = "blue"\n', ["unknown key colour in preset", "p.toml"]),
-        ('[defaults\n', ["is not valid TOML", "p.toml"]),
-        ('defaults = 3\n', ["must be a table", "p.toml"]),
-        ('[defaults]\nport = [1]\n', ["defaults.port in preset", "p.toml"]),
+        ("[defaults\n", ["is not valid TOML", "p.toml"]),
+        ("defaults = 3\n", ["must be a table", "p.toml"]),
+        ("[defaults]\nport = [1]\n", ["defaults.port in preset", "p.toml"]),
     ],
 )
 def test_bad_presets_name_the_key_and_the_file(tmp_path: Path, text: str, needles: list[str]) -> None:

@@ -17,8 +17,13 @@ CTRL_U = "\x15"  # clears the pre-filled default in the prompt
 
 def spawn(*args: str, cwd: Path, env: dict[str, str] | None = None) -> pexpect.spawn:
     return pexpect.spawn(
-        sys.executable, ["-m", "generator", *args], cwd=str(cwd), encoding="utf-8",
-        timeout=60, dimensions=(50, 200), env={**os.environ, **(env or {})},
+        sys.executable,
+        ["-m", "generator", *args],
+        cwd=str(cwd),
+        encoding="utf-8",
+        timeout=60,
+        dimensions=(50, 200),
+        env={**os.environ, **(env or {})},
     )
 
 
@@ -41,8 +46,17 @@ def test_interactive_new_with_a_rejected_then_corrected_answer(
         "[defaults]\n" + "".join(f'{key} = "{value}"\n' for key, value in image_answers.items())
     )
     report = tmp_path / "report.toml"
-    child = spawn("new", "--preset", str(preset), "--report", str(report), "--verify", "docker", cwd=tmp_path,
-                  env={"XDG_CONFIG_HOME": str(tmp_path / "xdg")})
+    child = spawn(
+        "new",
+        "--preset",
+        str(preset),
+        "--report",
+        str(report),
+        "--verify",
+        "docker",
+        cwd=tmp_path,
+        env={"XDG_CONFIG_HOME": str(tmp_path / "xdg")},
+    )
     child.expect_exact("Service name")
     child.send(CTRL_U + "Orders_API\r")
     child.expect_exact("must be lowercase letters")  # refused on the spot

@@ -30,7 +30,9 @@ VARIANTS: dict[str, dict[str, Any]] = {
 
 
 @pytest.fixture(scope="module", params=sorted(VARIANTS))
-def project(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+def project(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, dict[str, Any]]:
     dest = tmp_path_factory.mktemp(request.param) / "svc"
     render_project(dest, VARIANTS[request.param])
     answers = yaml.safe_load((dest / ".copier-answers.yml").read_text())
@@ -72,7 +74,9 @@ def test_make_help_lists_every_target(project: tuple[Path, dict[str, Any]]) -> N
     done = run(["make"], root)
     assert done.returncode == 0, done.stderr
     for target in MAKE_TARGETS:
-        assert re.search(rf"^  {re.escape(target)}\s+\S", done.stdout, re.M), f"{target} missing:\n{done.stdout}"
+        assert re.search(rf"^  {re.escape(target)}\s+\S", done.stdout, re.M), (
+            f"{target} missing:\n{done.stdout}"
+        )
 
 
 def test_make_lint_and_test_pass(project: tuple[Path, dict[str, Any]]) -> None:
@@ -122,7 +126,7 @@ def test_dockerfile_shape(project: tuple[Path, dict[str, Any]]) -> None:
         "USER 65532:65532",
         f'CMD ["/usr/local/bin/{app}", "-healthcheck"]',
         f'ENTRYPOINT ["/usr/local/bin/{app}"]',
-        f"org.opencontainers.image.title=\"{app}\"",
+        f'org.opencontainers.image.title="{app}"',
     ):
         assert needle in dockerfile, needle
     assert f'org.opencontainers.image.description="{answers["description"]}"' in dockerfile
@@ -147,8 +151,17 @@ def test_runtime_choice_sets_runtime_image(project: tuple[Path, dict[str, Any]])
 def test_service_files_present(project: tuple[Path, dict[str, Any]]) -> None:
     """What a team expects around the code is there."""
     root, answers = project
-    for name in ("main.go", "main_test.go", "go.mod", "Dockerfile", "Makefile", ".dockerignore",
-                 ".gitignore", "README.md", ".copier-answers.yml"):
+    for name in (
+        "main.go",
+        "main_test.go",
+        "go.mod",
+        "Dockerfile",
+        "Makefile",
+        ".dockerignore",
+        ".gitignore",
+        "README.md",
+        ".copier-answers.yml",
+    ):
         assert (root / name).is_file(), name
     ignored = (root / ".dockerignore").read_text().split()
     assert {".git", ".env", "bin/", answers["app_name"]} <= set(ignored)

@@ -24,8 +24,11 @@ GOOD = {
     "go_version": ["1.22", "1.27", "1.27.3", "1.30"],
     "port": ["1", "8080", "65535"],
     "runtime_base": ["distroless-static", "scratch", "alpine", "distroless-base"],
-    "builder_image": ["golang:1.27", "registry.example.com:5000/mirror/golang:1.27-bookworm",
-                      "golang@sha256:" + "a" * 64],
+    "builder_image": [
+        "golang:1.27",
+        "registry.example.com:5000/mirror/golang:1.27-bookworm",
+        "golang@sha256:" + "a" * 64,
+    ],
     "runtime_image": ["scratch", "gcr.io/distroless/static-debian12:nonroot", "alpine:3.22"],
     "with_compose": ["true", "false", "yes", "no"],
     "with_ci": ["true", "0"],
@@ -83,7 +86,9 @@ def test_every_question_has_good_and_bad_cases() -> None:
     from generator.render import PACKAGE_DIR
 
     config = yaml.safe_load((PACKAGE_DIR.parent / "copier.yml").read_text())
-    with_validator = {k for k, v in config.items() if isinstance(v, dict) and ("validator" in v or "choices" in v)}
+    with_validator = {
+        k for k, v in config.items() if isinstance(v, dict) and ("validator" in v or "choices" in v)
+    }
     assert with_validator <= set(BAD), with_validator - set(BAD)
     assert with_validator <= set(GOOD)
 

@@ -77,7 +77,12 @@ def test_copier_copy_keeps_the_project_when_verification_fails(
     dest = tmp_path / "kept"
     argv = [sys.executable, "-m", "copier", "copy", "--trust", "--defaults", "--vcs-ref", "HEAD"]
     # A builder image without Go (or even a shell): the build must fail.
-    argv += ["-d", f"builder_image={images['distroless-static']}", "-d", f"runtime_image={images['distroless-static']}"]
+    argv += [
+        "-d",
+        f"builder_image={images['distroless-static']}",
+        "-d",
+        f"runtime_image={images['distroless-static']}",
+    ]
     done = run([*argv, str(ROOT), str(dest)])
     assert done.returncode == 0, done.stderr
     assert "verification failed (docker): the image did not build" in done.stderr
@@ -92,8 +97,16 @@ def test_gostarter_new_verifies_with_docker_and_writes_the_report(
     data = [arg for key, value in image_answers.items() for arg in ("--data", f"{key}={value}")]
     report = tmp_path / "r.toml"
     done = gostarter(
-        "new", str(tmp_path / "svc"), "--defaults", "--data", "app_name=newsvc", *data,
-        "--verify", "docker", "--report", str(report),
+        "new",
+        str(tmp_path / "svc"),
+        "--defaults",
+        "--data",
+        "app_name=newsvc",
+        *data,
+        "--verify",
+        "docker",
+        "--report",
+        str(report),
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("verification passed (docker): image newsvc:dev")
@@ -157,8 +170,12 @@ def test_every_runtime_base_builds_and_answers(
     tmp_path: Path, images: dict[str, str], base: str, no_leftovers: None
 ) -> None:
     """Each runtime choice yields an image that answers, is healthy, and runs as non-root."""
-    answers = {"app_name": f"rt-{base}", "runtime_base": base, "builder_image": images["builder"],
-               "runtime_image": images[base]}
+    answers = {
+        "app_name": f"rt-{base}",
+        "runtime_base": base,
+        "builder_image": images["builder"],
+        "runtime_image": images[base],
+    }
     project = render_project(tmp_path / base, answers)
     report = tmp_path / "rt.toml"
     done = gostarter("verify", str(project), "--verify", "docker", "--report", str(report), "--rm-image")
@@ -189,7 +206,9 @@ def test_ctrl_c_during_verification_removes_the_container(
     dockerfile.write_text(dockerfile.read_text().replace('"-healthcheck"]', '"-healthcheck", "-nope"]'))
     proc = subprocess.Popen(
         [sys.executable, "-m", "generator", "verify", str(project), "--verify", "docker"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         deadline = time.monotonic() + 120

@@ -1,0 +1,19 @@
+"""The project's own code stays lint-clean, formatted and strictly typed."""
+
+from __future__ import annotations
+
+import sys
+
+from tests.conftest import ROOT, run
+
+
+def test_ruff_lint_and_format() -> None:
+    lint = run([sys.executable, "-m", "ruff", "check", "generator", "tests", "hooks"], ROOT)
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    fmt = run([sys.executable, "-m", "ruff", "format", "--check", "generator", "tests", "hooks"], ROOT)
+    assert fmt.returncode == 0, fmt.stdout + fmt.stderr
+
+
+def test_mypy_strict() -> None:
+    done = run([sys.executable, "-m", "mypy"], ROOT)
+    assert done.returncode == 0, done.stdout + done.stderr
