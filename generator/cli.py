@@ -84,16 +84,17 @@ def _next_steps(project: Path, result: verify.Result, args: argparse.Namespace) 
         client = next(arg for arg in result.build_command if "=" not in arg)
         if shutil.which("docker") != client:
             docker_var = f" DOCKER={client}"
-    lines = [
-        "",
-        "Next steps:",
-        f"  cd {shown}",
-        "  make test lint          # Go tests, go vet and a gofmt check",
-        "  make run                # the service on this machine",
-        f"  make docker-build{docker_var}  # the image, with BuildKit",
-        f"  make docker-run{docker_var}    # the container on 127.0.0.1",
-        "  make                    # every target, with a line on each",
+    steps = [
+        (f"cd {shown}", ""),
+        ("make test lint", "Go tests, go vet and a gofmt check"),
+        ("make run", "the service on this machine"),
+        (f"make docker-build{docker_var}", "the image, with BuildKit"),
+        (f"make docker-run{docker_var}", "the container on 127.0.0.1"),
+        ("make", "every target, with a line on each"),
     ]
+    width = max(len(command) for command, _ in steps) + 2
+    lines = ["", "Next steps:"]
+    lines += [f"  {command:<{width}}# {why}" if why else f"  {command}" for command, why in steps]
     if args.report:
         lines.append(f"Verification report: {args.report}")
     print("\n".join(lines))

@@ -209,7 +209,7 @@ def _http_get(port: int, path: str) -> tuple[int, str]:
         conn.close()
 
 
-def _wait_for_hello(port: int, started: float, exited: Callable[[], str | None]) -> float:
+def wait_for_hello(port: int, started: float, exited: Callable[[], str | None]) -> float:
     """Poll GET / with a bounded backoff; returns seconds from `started` to the first 200."""
     delay, last = 0.005, "no answer"
     while True:
@@ -285,7 +285,7 @@ def _free_port() -> int:
 # ---------------------------------------------------------------- docker mode
 
 
-def _build_image(project: Path, image: str, build: BuildCommand, progress: Progress, result: Result) -> None:
+def build_image(project: Path, image: str, build: BuildCommand, progress: Progress, result: Result) -> None:
     argv = [*build.argv, "--progress=plain"]
     argv += ["--build-arg", f"VERSION={_version(project)}", "-t", image, "."]
     result.build_command = [*(f"{k}={v}" for k, v in build.env), *argv]
@@ -396,7 +396,7 @@ def _verify_docker(
     run_id = uuid.uuid4().hex[:12]
     container: Container | None = None
     try:
-        _build_image(project, image_name, build, progress, result)
+        build_image(project, image_name, build, progress, result)
         image = client.images.get(image_name)
         result.image_size_bytes = int(image.attrs.get("Size") or 0)
         test = ((image.attrs.get("Config") or {}).get("Healthcheck") or {}).get("Test")
@@ -423,7 +423,7 @@ def _verify_docker(
         container.reload()
         host_port = _host_port(container, port)
         progress.phase("smoke", f"GET http://127.0.0.1:{host_port}/")
-        result.first_response_seconds = _wait_for_hello(
+        result.first_response_seconds = wait_for_hello(
             host_port,
             started,
             lambda: _container_exited(container),
@@ -505,7 +505,7 @@ def _verify_native(project: Path, go: str, progress: Progress, result: Result) -
                 )
 
             progress.phase("smoke", f"GET http://127.0.0.1:{port}/")
-            result.first_response_seconds = _wait_for_hello(port, started, exited)
+            result.first_response_seconds = wait_for_hello(port, started, exited)
             result.checks.append(
                 f"GET / answered 200 {HELLO!r} {result.first_response_seconds:.3f} s after start"
             )

@@ -6,11 +6,13 @@ import sys
 
 from tests.conftest import ROOT, run
 
+SOURCES = ["generator", "tests", "hooks", "bench"]
+
 
 def test_ruff_lint_and_format() -> None:
-    lint = run([sys.executable, "-m", "ruff", "check", "generator", "tests", "hooks"], ROOT)
+    lint = run([sys.executable, "-m", "ruff", "check", *SOURCES], ROOT)
     assert lint.returncode == 0, lint.stdout + lint.stderr
-    fmt = run([sys.executable, "-m", "ruff", "format", "--check", "generator", "tests", "hooks"], ROOT)
+    fmt = run([sys.executable, "-m", "ruff", "format", "--check", *SOURCES], ROOT)
     assert fmt.returncode == 0, fmt.stdout + fmt.stderr
 
 

@@ -1,0 +1,1 @@
+"""Benchmark of the generated build against the tutorial's (python -m bench)."""

@@ -1,0 +1,56 @@
+"""`python -m bench`: one run, one machine, a table on stdout and the same figures as TOML."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import warnings
+from pathlib import Path
+
+from bench.run import run, table, write_toml
+from generator.console import Progress
+from generator.errors import GostarterError
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Build the tutorial's Dockerfile and gostarter's side by side, cold and after a "
+        "one-line change; empties the BuildKit cache (docker builder prune) for the cold builds.",
+    )
+    parser.add_argument("--builder-image", default="golang:1.27", help="builder image for both projects")
+    parser.add_argument(
+        "--runtime-image",
+        default="gcr.io/distroless/static-debian12:nonroot",
+        help="runtime image for both projects",
+    )
+    parser.add_argument("--repeat", type=int, default=5, help="renders to take the median of (default 5)")
+    parser.add_argument("--toml", metavar="FILE", default="bench.toml", help="where to write the figures")
+    parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
+    args = parser.parse_args()
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
+    warnings.simplefilter("ignore")  # Copier's DirtyLocalWarning on a working tree
+    try:
+        with tempfile.TemporaryDirectory(prefix="gostarter-bench-") as work:
+            results = run(
+                builder_image=args.builder_image,
+                runtime_image=args.runtime_image,
+                repeat=args.repeat,
+                work=Path(work),
+                progress=Progress(),
+            )
+    except GostarterError as err:
+        print(f"bench: error: {err.message}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    write_toml(results, Path(args.toml))
+    print(table(results))
+    print(f"\nFigures written to {args.toml}", file=sys.stderr)
+    return 1 if args.check and not results["all_targets_met"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

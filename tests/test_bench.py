@@ -1,0 +1,36 @@
+"""A smoke test of the benchmark itself: one render, every measurement once, real figures."""
+
+from __future__ import annotations
+
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, run
+
+pytestmark = pytest.mark.docker
+
+
+def test_benchmark_runs_and_writes_real_figures(tmp_path: Path, images: dict[str, str]) -> None:
+    """`python -m bench` prints the table and writes TOML with measured, plausible figures."""
+    out = tmp_path / "bench.toml"
+    done = run(
+        [sys.executable, "-m", "bench", "--repeat", "1", "--toml", str(out),
+         "--builder-image", images["builder"], "--runtime-image", images["distroless-static"]],
+        ROOT,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "| rebuild after a one-line change |" in done.stdout
+    results = tomllib.loads(out.read_text())
+    tutorial, generated = results["sides"]["tutorial"], results["sides"]["generated"]
+    for side in (tutorial, generated):
+        assert side["cold_build_seconds"] > 0 and side["rebuild_seconds"] > 0
+        assert side["image_size_bytes"] >= side["binary_size_bytes"] > 1_000_000
+        assert 0 < side["first_response_seconds"] < 10
+    # The cache mounts are the point: the generated rebuild is far cheaper than the tutorial's.
+    assert results["figures"]["rebuild_ratio"] < 0.5
+    assert generated["stop_exit_code"] == 0
+    assert results["figures"]["render_runs"] == 1
+    assert results["machine"]["cpus"] >= 1
