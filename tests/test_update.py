@@ -1,0 +1,53 @@
+"""`gostarter update`: a project follows its template to a newer version, without container builds
+inside Copier's temporary rendering of the old version."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import copier
+
+from tests.conftest import ROOT
+
+GIT = ["git", "-c", "user.email=ci@example.com", "-c", "user.name=ci", "-c", "commit.gpgsign=false"]
+
+
+def git(cwd: Path, *args: str) -> str:
+    done = subprocess.run([*GIT, *args], cwd=cwd, capture_output=True, text=True, check=True)
+    return done.stdout
+
+
+def test_update_brings_a_template_change_and_runs_no_task(tmp_path: Path) -> None:
+    """A new template commit reaches the project; the verification task never runs during update."""
+    template = tmp_path / "template"
+    shutil.copytree(ROOT, template, ignore=shutil.ignore_patterns(".git", ".venv", "*_cache", "__pycache__"))
+    git(template, "init", "-q")
+    git(template, "add", "-A")
+    git(template, "commit", "-qm", "v1")
+    git(template, "tag", "v1.0.0")
+
+    project = tmp_path / "svc"
+    copier.run_copy(str(template), project, data={"verify": "none"}, defaults=True, quiet=True, unsafe=True)
+    git(project, "init", "-q")
+    git(project, "add", "-A")
+    git(project, "commit", "-qm", "generated")
+
+    readme = template / "template" / "README.md.jinja"
+    readme.write_text(readme.read_text() + "\nOn-call: see the runbook.\n")
+    git(template, "commit", "-qam", "v2: runbook line")
+    git(template, "tag", "v2.0.0")
+
+    report = tmp_path / "task-report.toml"
+    done = subprocess.run(
+        [sys.executable, "-m", "generator", "update", str(project), "--defaults", "--verify", "none"],
+        env={**os.environ, "GOSTARTER_REPORT": str(report)},
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "On-call: see the runbook." in (project / "README.md").read_text()
+    assert "_commit: v2.0.0" in (project / ".copier-answers.yml").read_text()
+    assert not report.exists(), "the post-generation task ran during update"
