@@ -224,3 +224,41 @@ def test_ctrl_c_during_verification_removes_the_container(
     assert proc.returncode == 130, stderr
     assert "interrupted" in stderr and "Traceback" not in stderr
     assert not docker_client.containers.list(all=True, filters={"label": verify.LABEL})
+
+
+def test_builder_stage_cross_compiles_for_arm64(tmp_path: Path, image_answers: dict[str, str]) -> None:
+    """--platform linux/arm64: the builder runs on the build platform and emits an arm64 binary."""
+    project = render_project(tmp_path / "arm", {**image_answers, "app_name": "armsvc"})
+    build = verify.find_build_command()
+    out = tmp_path / "out"
+    argv = [
+        *build.argv,
+        "--platform",
+        "linux/arm64",
+        "--target",
+        "build",
+        "-o",
+        f"type=local,dest={out}",
+        ".",
+    ]
+    if "--load" in argv:  # buildx: --load and -o do not mix
+        argv.remove("--load")
+    done = run(argv, project, env={**os.environ, **dict(build.env)})
+    assert done.returncode == 0, done.stderr[-3000:]
+    header = (out / "out" / "armsvc").read_bytes()[:20]
+    assert header[:4] == b"\x7fELF"
+    assert int.from_bytes(header[18:20], "little") == 183, "e_machine is not EM_AARCH64"
+
+
+def test_verbose_streams_the_build_log_and_quiet_prints_only_the_result(
+    tmp_path: Path, image_answers: dict[str, str], no_leftovers: None
+) -> None:
+    """--verbose passes BuildKit's own lines through; --quiet leaves one line on stdout."""
+    project = render_project(tmp_path / "loud", {**image_answers, "app_name": "loud"})
+    loud = gostarter("verify", str(project), "--verify", "docker", "--verbose")
+    assert loud.returncode == 0, loud.stderr
+    assert "[internal] load build definition from Dockerfile" in loud.stderr
+    assert "naming to docker.io/library/loud:dev" in loud.stderr
+    quiet = gostarter("verify", str(project), "--verify", "docker", "--quiet")
+    assert quiet.returncode == 0 and quiet.stderr == ""
+    assert quiet.stdout.count("\n") == 1 and quiet.stdout.startswith("verification passed (docker)")
