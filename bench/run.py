@@ -20,7 +20,7 @@ import sys
 import tarfile
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -103,7 +103,6 @@ class Side:
     first_response_seconds: float = 0.0
     stop_seconds: float = 0.0
     stop_exit_code: int = -1
-    figures: dict[str, Any] = field(default_factory=dict)
 
 
 def machine() -> dict[str, Any]:
@@ -267,7 +266,7 @@ def run(
     sides = {}
     for side in (tutorial, generated):
         sides[side.name] = {
-            key: value for key, value in vars(side).items() if key not in {"name", "figures", "binary_path"}
+            key: value for key, value in vars(side).items() if key not in {"name", "binary_path"}
         }
     return {
         "machine": {

@@ -191,6 +191,26 @@ def _add_verify_options(parser: argparse.ArgumentParser) -> None:
     output.add_argument("-v", "--verbose", action="store_true", help="stream the full build log")
 
 
+def _command(commands: Any, name: str, summary: str, description: str = "") -> argparse.ArgumentParser:
+    """A subcommand whose --help ends with the exit codes."""
+    parser: argparse.ArgumentParser = commands.add_parser(
+        name,
+        help=summary,
+        description=description or summary,
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    return parser
+
+
+def _add_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("dir", nargs="?", default=".", metavar="DIR", help="the project (default: .)")
+
+
+def _add_data(parser: argparse.ArgumentParser, help_text: str) -> None:
+    parser.add_argument("-d", "--data", action="append", default=[], metavar="KEY=VALUE", help=help_text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gostarter",
@@ -202,24 +222,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"gostarter {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    new = commands.add_parser(
+    new = _command(
+        commands,
         "new",
-        help="generate a service and verify it",
-        description="Ask the template's questions (or take --defaults), render the service "
+        "generate a service and verify it",
+        "Ask the template's questions (or take --defaults), render the service "
         "into DEST (default ./APP_NAME), then verify it.",
-        epilog=EXIT_CODES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     new.add_argument("dest", nargs="?", metavar="DEST", help="directory to create (must be absent or empty)")
     new.add_argument("--defaults", action="store_true", help="ask nothing: use defaults, preset and --data")
-    new.add_argument(
-        "-d",
-        "--data",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="answer a question (repeatable); validated like a typed answer",
-    )
+    _add_data(new, "answer a question (repeatable); validated like a typed answer")
     new.add_argument(
         "--preset",
         metavar="FILE",
@@ -230,23 +242,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_verify_options(new)
     new.set_defaults(handler=cmd_new)
 
-    check = commands.add_parser(
-        "verify",
-        help="verify an existing generated project",
-        epilog=EXIT_CODES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    check.add_argument("dir", nargs="?", default=".", metavar="DIR", help="the project (default: .)")
+    check = _command(commands, "verify", "verify an existing generated project")
+    _add_dir(check)
     _add_verify_options(check)
     check.set_defaults(handler=cmd_verify)
 
-    update = commands.add_parser(
-        "update",
-        help="copier update a generated project, then verify it",
-        epilog=EXIT_CODES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    update.add_argument("dir", nargs="?", default=".", metavar="DIR", help="the project (default: .)")
+    update = _command(commands, "update", "copier update a generated project, then verify it")
+    _add_dir(update)
     update.add_argument(
         "--defaults", action="store_true", help="ask nothing new: keep answers, take defaults"
     )
@@ -255,20 +257,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     preset = commands.add_parser("preset", help="write or show an organisation preset")
     preset_commands = preset.add_subparsers(dest="preset_command", metavar="ACTION", required=True)
-    init = preset_commands.add_parser("init", help="write a preset file with the organisation keys")
+    init = _command(preset_commands, "init", "write a preset file with the organisation keys")
     init.add_argument("file", nargs="?", metavar="FILE", help=f"default: {presets.user_preset_path()}")
-    init.add_argument(
-        "-d",
-        "--data",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="set a default (repeatable), e.g. module_prefix=github.com/acme-corp",
-    )
+    _add_data(init, "set a default (repeatable), e.g. module_prefix=github.com/acme-corp")
     init.add_argument("--template", metavar="SRC", help="the organisation's template to record")
     init.add_argument("--force", action="store_true", help="replace an existing file")
     init.set_defaults(handler=cmd_preset_init)
-    show = preset_commands.add_parser("show", help="show the preset in force and the answers it yields")
+    show = _command(preset_commands, "show", "show the preset in force and the answers it yields")
     show.add_argument("file", nargs="?", metavar="FILE", help="a preset file (default: the one in force)")
     show.set_defaults(handler=cmd_preset_show)
     return parser
