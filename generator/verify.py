@@ -56,6 +56,8 @@ HEALTHY_DEADLINE_SECONDS = 30.0
 IMAGE_TAG = "dev"  # what `make docker-build` tags, so `make docker-run` finds it
 _GO_ERROR = re.compile(r"\S+\.go:\d+(:\d+)?: .+")
 _BUILD_STEP = re.compile(r"^#\d+ (\[[^\]]+\] .+|exporting to image)$")
+_BASE_IMAGE_STEP = re.compile(r"^#(\d+) \[internal\] load metadata for (\S+)$")
+_STEP_ERROR = re.compile(r"^#(\d+) ERROR: (.+)$")
 _BUILD_NOISE = re.compile(r"^#\d+ (sha256:|DONE |CACHED$|\.\.\.$)|^\s*$")
 
 
@@ -260,6 +262,25 @@ def _tail(lines: Iterable[str], count: int = 25) -> str:
     return "\n".join(kept[-count:])
 
 
+def _unfetchable_base_image(log: Iterable[str]) -> str:
+    """A one-line reason when the build failed because a base image could not be fetched."""
+    images: dict[str, str] = {}
+    for line in log:
+        step = _BASE_IMAGE_STEP.match(line)
+        if step:
+            images[step.group(1)] = step.group(2)
+            continue
+        error = _STEP_ERROR.match(line)
+        if error and error.group(1) in images:
+            cause = error.group(2).rsplit(": ", 1)[-1]
+            return (
+                f"the base image {images[error.group(1)]} could not be fetched ({cause}); "
+                "point builder_image / runtime_image at an image this engine has or a reachable "
+                "mirror (gostarter new --data builder_image=..., or edit the Dockerfile's FROM lines)"
+            )
+    return ""
+
+
 def _first_go_error(text: str) -> str:
     for line in text.splitlines():
         match = _GO_ERROR.search(line)
@@ -322,6 +343,9 @@ def build_image(project: Path, image: str, build: BuildCommand, progress: Progre
     result.build_seconds = time.monotonic() - started
     if code != 0:
         detail = _tail(log)
+        unfetchable = _unfetchable_base_image(log)
+        if unfetchable:
+            raise CheckFailed(unfetchable, detail)
         cause = _first_go_error(detail) or next(
             (ln for ln in reversed(log) if ln.lower().startswith(("error", "failed"))), ""
         )

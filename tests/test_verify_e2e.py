@@ -262,3 +262,17 @@ def test_verbose_streams_the_build_log_and_quiet_prints_only_the_result(
     quiet = gostarter("verify", str(project), "--verify", "docker", "--quiet")
     assert quiet.returncode == 0 and quiet.stderr == ""
     assert quiet.stdout.count("\n") == 1 and quiet.stdout.startswith("verification passed (docker)")
+
+
+def test_unfetchable_base_image_is_named_with_the_way_out(
+    tmp_path: Path, images: dict[str, str], no_leftovers: None
+) -> None:
+    """A base image the engine lacks and cannot pull: the image is named, and the fix is said."""
+    absent = "gostarter.test/absent-golang:1.27"
+    project = render_project(
+        tmp_path / "absent", {"builder_image": absent, "runtime_image": images["scratch"]}
+    )
+    done = gostarter("verify", str(project), "--verify", "docker")
+    assert done.returncode == 1
+    assert f"the base image {absent} could not be fetched" in done.stderr
+    assert "--data builder_image=" in done.stderr and "Traceback" not in done.stderr
