@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 import subprocess
 import sys
@@ -14,7 +15,7 @@ import yaml
 
 from generator import verify
 from generator.errors import EnvironmentProblem
-from tests.conftest import render_project
+from tests.conftest import ROOT, render_project
 
 
 def gostarter(
@@ -334,3 +335,33 @@ def test_missing_preset_file(tmp_path: Path) -> None:
 def test_preset_show_without_any_preset(tmp_path: Path) -> None:
     done = gostarter("preset", "show")
     assert done.returncode == 0 and "no preset in force" in done.stderr
+
+
+def _org_fork(tmp_path: Path) -> Path:
+    """An organisation's copy of the template with one house rule added."""
+    fork = tmp_path / "org-template"
+    shutil.copytree(ROOT, fork, ignore=shutil.ignore_patterns(".git", ".venv", "*_cache", "__pycache__"))
+    readme = fork / "template" / "README.md.jinja"
+    readme.write_text(readme.read_text() + "\nAcme house rule: page the on-call team first.\n")
+    return fork
+
+
+def test_new_from_an_organisation_template(tmp_path: Path) -> None:
+    """--template renders an organisation's own fork; a preset can name it too."""
+    fork = _org_fork(tmp_path)
+    done = gostarter("new", str(tmp_path / "a"), "--template", str(fork), "--defaults", "--verify", "none")
+    assert done.returncode == 0, done.stderr
+    assert "Acme house rule" in (tmp_path / "a" / "README.md").read_text()
+
+    preset = write_preset(tmp_path / "p.toml", f'template = "{fork}"\n[defaults]\nport = 9393\n')
+    done = gostarter("new", str(tmp_path / "b"), "--preset", str(preset), "--defaults", "--verify", "none")
+    assert done.returncode == 0, done.stderr
+    assert "Acme house rule" in (tmp_path / "b" / "README.md").read_text()
+    assert "EXPOSE 9393" in (tmp_path / "b" / "Dockerfile").read_text()
+
+
+def test_unusable_template_is_a_clean_error(tmp_path: Path) -> None:
+    done = gostarter("new", str(tmp_path / "x"), "--template", str(tmp_path / "nowhere"), "--defaults")
+    assert done.returncode in {1, 2}, done.stderr
+    assert "Traceback" not in done.stderr and done.stderr.startswith("gostarter: error:")
+    assert not (tmp_path / "x").exists()
