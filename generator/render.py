@@ -52,7 +52,13 @@ class Template:
         an installed wheel, the copy bundled inside the package.
         """
         if src:
-            return cls(src)
+            remote = "://" in src or src.startswith(("gh:", "gl:", "git@", "git+"))
+            local = Path(src).expanduser()
+            if not remote and not local.is_dir():
+                raise UsageError(f"template {src} does not exist or is not a directory")
+            if not remote and not any((local / name).is_file() for name in ("copier.yml", "copier.yaml")):
+                raise UsageError(f"template {src} has no copier.yml: it is not a Copier template")
+            return cls(str(local) if not remote else src)
         checkout = PACKAGE_DIR.parent
         if (checkout / "copier.yml").is_file():
             return cls(str(checkout), "HEAD" if (checkout / ".git").exists() else None)
