@@ -23,7 +23,7 @@ from typing import Any
 
 import copier
 import yaml  # a dependency of copier
-from copier.errors import CopierError, UnsafeTemplateError, UserMessageError
+from copier.errors import CopierError
 
 from generator.errors import DestinationError, InvalidAnswerError, RenderError, UsageError
 
@@ -80,9 +80,7 @@ def _copier_errors(source: str) -> Iterator[None]:
         if match:
             raise InvalidAnswerError(f"invalid {match['key']}{source}: {match['msg'].strip()}") from None
         raise InvalidAnswerError(f"invalid answer{source}: {err}") from None
-    except UnsafeTemplateError as err:
-        raise RenderError(str(err), hint="trust the template (copier --trust)") from None
-    except (UserMessageError, CopierError) as err:
+    except CopierError as err:
         raise RenderError(f"copier: {err}") from None
     except OSError as err:
         raise RenderError(f"cannot render the template: {err}") from None
@@ -123,11 +121,6 @@ def check_answers(template: Template, answers: Mapping[str, Any], *, source: str
         )
     _check_bools(questions, answers, where)
     return dict(worker.answers.combined)
-
-
-def question_defaults(template: Template) -> dict[str, Any]:
-    """The template's questions and the answers it would take by default."""
-    return check_answers(template, {})
 
 
 def _pretend(template: Template, answers: Mapping[str, Any], where: str) -> Any:
