@@ -41,7 +41,7 @@ class Progress:
                     self._ticker = threading.Thread(target=self._tick, daemon=True)
                     self._ticker.start()
             elif not self.quiet:
-                self._print(f"gostarter: {name}" + (f": {detail}" if detail else ""))
+                self._print("gostarter: " + self._text())
 
     def step(self, detail: str) -> None:
         """A new step inside the phase (a build instruction, a check)."""
@@ -52,7 +52,7 @@ class Progress:
             if self.live:
                 self._draw()
             elif not self.quiet and not self.verbose:
-                self._print(f"gostarter: {self._phase}: {detail}")
+                self._print("gostarter: " + self._text())
 
     def raw(self, line: str) -> None:
         """A raw log line: shown only with --verbose."""
@@ -85,11 +85,13 @@ class Progress:
                 if self._phase:
                     self._draw()
 
-    def _draw(self) -> None:
+    def _text(self) -> str:
         elapsed = time.monotonic() - self._started
-        text = f"[{elapsed:5.1f}s] {self._phase}" + (f": {self._detail}" if self._detail else "")
+        return f"[{elapsed:5.1f}s] {self._phase}" + (f": {self._detail}" if self._detail else "")
+
+    def _draw(self) -> None:
         width = shutil.get_terminal_size((80, 24)).columns - 1
-        self.stream.write("\r\x1b[K" + text[:width])
+        self.stream.write("\r\x1b[K" + self._text()[:width])
         self.stream.flush()
 
     def _clear(self) -> None:
