@@ -75,6 +75,7 @@ class Progress:
         if self._ticker is not None:
             self._ticker.join(timeout=1)
             self._ticker = None
+        self._stop.clear()  # a later phase may start a new ticker
         with self._lock:
             self._clear()
             self._phase = ""
