@@ -159,13 +159,9 @@ def _run_and_stop(client: Any, image: str, port: int) -> tuple[float, float, int
     try:
         started = time.monotonic()
         container.start()
-        container.reload()
-        host_port = int(container.attrs["NetworkSettings"]["Ports"][f"{port}/tcp"][0]["HostPort"])
-        first = verify.wait_for_hello(host_port, started, lambda: None)
-        begin = time.monotonic()
-        container.stop(timeout=10)
-        code = int(container.wait(timeout=30).get("StatusCode", -1))
-        return first, time.monotonic() - begin, code
+        host_port = verify.published_port(container, port)
+        first = verify.wait_for_hello(host_port, started, lambda: verify.container_exited(container))
+        return (first, *verify.timed_stop(container))
     finally:
         container.remove(force=True)
 

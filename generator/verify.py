@@ -236,6 +236,14 @@ def wait_for_hello(port: int, started: float, exited: Callable[[], str | None]) 
         delay = min(delay * 1.6, 0.25)
 
 
+def _smoke_http(port: int, started: float, exited: Callable[[], str | None], result: Result) -> None:
+    """GET / until it answers Hello, World!, then GET /healthz; records both in `result`."""
+    result.first_response_seconds = wait_for_hello(port, started, exited)
+    result.checks.append(f"GET / answered 200 {HELLO!r} {result.first_response_seconds:.3f} s after start")
+    _check_healthz(port)
+    result.checks.append("GET /healthz answered 200")
+
+
 def _check_healthz(port: int) -> None:
     try:
         status, body = _http_get(port, "/healthz")
@@ -357,7 +365,7 @@ def build_image(project: Path, image: str, build: BuildCommand, progress: Progre
     result.checks.append(f"image built in {result.build_seconds:.1f} s")
 
 
-def _container_exited(container: Container) -> str | None:
+def container_exited(container: Container) -> str | None:
     container.reload()
     if container.status in {"exited", "dead"}:
         code = container.attrs["State"].get("ExitCode")
@@ -368,12 +376,22 @@ def _container_exited(container: Container) -> str | None:
     return None
 
 
-def _host_port(container: Container, port: int) -> int:
+def published_port(container: Container, port: int) -> int:
+    """The host port on 127.0.0.1 that docker published for the container's `port`."""
+    container.reload()
     bindings = container.attrs["NetworkSettings"]["Ports"].get(f"{port}/tcp") or []
     for binding in bindings:
         if binding.get("HostIp") in {"127.0.0.1", "", "0.0.0.0"} and binding.get("HostPort"):
             return int(binding["HostPort"])
     raise CheckFailed(f"docker published no host port for {port}/tcp")
+
+
+def timed_stop(container: Container) -> tuple[float, int]:
+    """`docker stop` (SIGTERM, SIGKILL after 10 s): seconds taken and the exit code."""
+    begin = time.monotonic()
+    container.stop(timeout=10)
+    code = int(container.wait(timeout=30).get("StatusCode", -1))
+    return time.monotonic() - begin, code
 
 
 def _wait_healthy(container: Container, started: float) -> float:
@@ -444,19 +462,9 @@ def _verify_docker(
         )
         started = time.monotonic()
         container.start()
-        container.reload()
-        host_port = _host_port(container, port)
+        host_port = published_port(container, port)
         progress.phase("smoke", f"GET http://127.0.0.1:{host_port}/")
-        result.first_response_seconds = wait_for_hello(
-            host_port,
-            started,
-            lambda: _container_exited(container),
-        )
-        result.checks.append(
-            f"GET / answered 200 {HELLO!r} {result.first_response_seconds:.3f} s after start"
-        )
-        _check_healthz(host_port)
-        result.checks.append("GET /healthz answered 200")
+        _smoke_http(host_port, started, lambda: container_exited(container), result)
         progress.step("waiting for the HEALTHCHECK")
         result.healthy_seconds = _wait_healthy(container, started)
         result.checks.append(f"HEALTHCHECK healthy {result.healthy_seconds:.2f} s after start")
@@ -467,10 +475,7 @@ def _verify_docker(
         result.checks.append(f"runs as uid {result.user}, not root")
 
         progress.phase("stop", "docker stop")
-        begin = time.monotonic()
-        container.stop(timeout=10)
-        code = int(container.wait(timeout=30).get("StatusCode", -1))
-        _check_stop(result, time.monotonic() - begin, code, "docker stop")
+        _check_stop(result, *timed_stop(container), "docker stop")
     finally:
         _remove_containers(client, run_id)
         if remove_image:
@@ -529,12 +534,7 @@ def _verify_native(project: Path, go: str, progress: Progress, result: Result) -
                 )
 
             progress.phase("smoke", f"GET http://127.0.0.1:{port}/")
-            result.first_response_seconds = wait_for_hello(port, started, exited)
-            result.checks.append(
-                f"GET / answered 200 {HELLO!r} {result.first_response_seconds:.3f} s after start"
-            )
-            _check_healthz(port)
-            result.checks.append("GET /healthz answered 200")
+            _smoke_http(port, started, exited, result)
             probe = subprocess.run(
                 [binary, "-healthcheck"], env=run_env, capture_output=True, text=True, timeout=10, check=False
             )
