@@ -7,6 +7,7 @@ fail under CI=true, where .ci/run has started one.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator, Mapping
@@ -55,6 +56,12 @@ def render_project(dest: Path, data: Mapping[str, Any] | None = None) -> Path:
         quiet=True,
         unsafe=True,
     )
+    return dest
+
+
+def copy_template(dest: Path) -> Path:
+    """A copy of this repository's template files, without Git history or caches."""
+    shutil.copytree(ROOT, dest, ignore=shutil.ignore_patterns(".git", ".venv", "*_cache", "__pycache__"))
     return dest
 
 

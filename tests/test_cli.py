@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import stat
 import subprocess
 import sys
@@ -15,7 +14,7 @@ import yaml
 
 from generator import verify
 from generator.errors import EnvironmentProblem
-from tests.conftest import ROOT, render_project
+from tests.conftest import copy_template, render_project
 
 
 def gostarter(
@@ -340,7 +339,7 @@ def test_preset_show_without_any_preset(tmp_path: Path) -> None:
 def _org_fork(tmp_path: Path) -> Path:
     """An organisation's copy of the template with one house rule added."""
     fork = tmp_path / "org-template"
-    shutil.copytree(ROOT, fork, ignore=shutil.ignore_patterns(".git", ".venv", "*_cache", "__pycache__"))
+    copy_template(fork)
     readme = fork / "template" / "README.md.jinja"
     readme.write_text(readme.read_text() + "\nAcme house rule: page the on-call team first.\n")
     return fork

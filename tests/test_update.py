@@ -4,14 +4,13 @@ inside Copier's temporary rendering of the old version."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import copier
 
-from tests.conftest import ROOT
+from tests.conftest import copy_template
 
 GIT = ["git", "-c", "user.email=ci@example.com", "-c", "user.name=ci", "-c", "commit.gpgsign=false"]
 
@@ -24,7 +23,7 @@ def git(cwd: Path, *args: str) -> str:
 def test_update_brings_a_template_change_and_runs_no_task(tmp_path: Path) -> None:
     """A new template commit reaches the project; the verification task never runs during update."""
     template = tmp_path / "template"
-    shutil.copytree(ROOT, template, ignore=shutil.ignore_patterns(".git", ".venv", "*_cache", "__pycache__"))
+    copy_template(template)
     git(template, "init", "-q")
     git(template, "add", "-A")
     git(template, "commit", "-qm", "v1")
