@@ -49,7 +49,7 @@ def main() -> int:
     write_toml(results, Path(args.toml))
     print(table(results))
     print(f"\nFigures written to {args.toml}", file=sys.stderr)
-    return 1 if args.check and not results["all_targets_met"] else 0
+    return 1 if args.check and not all(results.figures.targets_met().values()) else 0
 
 
 if __name__ == "__main__":

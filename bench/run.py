@@ -20,16 +20,16 @@ import sys
 import tarfile
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import copier
 import tomli_w
 
 from generator import verify
 from generator.console import Progress
-from generator.render import Template
+from generator.errors import GostarterError
+from generator.render import Answers, Template, render
 
 # The tutorial's project, verbatim but for the two image names (../shared/seed/).
 TUTORIAL_MAIN = """package main
@@ -85,11 +85,12 @@ TARGETS = {
     "first_response_seconds": ("container start to first 200 (generated)", "<", 1.0),
     "stop_seconds": ("docker stop (generated), exit 0", "<", 2.0),
     "render_median_seconds": ("render, median", "<", 1.0),
+    "new_over_copier_ratio": ("gostarter new --verify none / copier copy, whole process", "<=", 1.15),
     "new_warm_seconds": ("second service, generate to verified", "<", 10.0),
 }
 
 
-@dataclass
+@dataclass(frozen=True)
 class Side:
     """Measurements of one project: the tutorial's or the generated one."""
 
@@ -129,17 +130,38 @@ def render_times(template: Template, repeat: int, answers: dict[str, str]) -> li
     with tempfile.TemporaryDirectory(prefix="gostarter-bench-render-") as tmp:
         for i in range(repeat):
             started = time.perf_counter()
-            copier.run_copy(
-                template.src,
-                Path(tmp) / f"r{i}",
-                data={**answers, "verify": "none"},
-                vcs_ref=template.vcs_ref,
-                defaults=True,
-                quiet=True,
-                unsafe=True,
-            )
+            render(template, Path(tmp) / f"r{i}", answers=Answers(data=answers))
             times.append(time.perf_counter() - started)
     return times
+
+
+def _timed(argv: list[str], what: str) -> float:
+    started = time.perf_counter()
+    done = subprocess.run(argv, capture_output=True, text=True, check=False)
+    elapsed = time.perf_counter() - started
+    if done.returncode != 0:
+        raise GostarterError(f"{what} failed (exit {done.returncode}): {done.stderr.strip()[-500:]}")
+    return elapsed
+
+
+def new_over_copier(template: Template, repeat: int, answers: dict[str, str], work: Path) -> float:
+    """Whole-process `gostarter new --verify none` over plain `copier copy --skip-tasks`, median of pairs."""
+    data = [arg for key, value in answers.items() for arg in ("--data", f"{key}={value}")]
+    ref = ["--vcs-ref", template.vcs_ref] if template.vcs_ref else []
+    ratios = []
+    for i in range(repeat):
+        copier_s = _timed(
+            [sys.executable, "-m", "copier", "copy", "--defaults", "--quiet", "--skip-tasks", "--trust",
+             *ref, *data, template.src, str(work / f"copier{i}")],
+            "copier copy",
+        )  # fmt: skip
+        new_s = _timed(
+            [sys.executable, "-m", "generator", "new", str(work / f"new{i}"), "--defaults", "--quiet",
+             "--verify", "none", *data],
+            "gostarter new",
+        )  # fmt: skip
+        ratios.append(new_s / copier_s)
+    return statistics.median(ratios)
 
 
 def _binary_size(client: Any, image: str, path: str) -> int:
@@ -166,22 +188,31 @@ def _run_and_stop(client: Any, image: str, port: int) -> tuple[float, float, int
         container.remove(force=True)
 
 
-def _build(project: Path, side: Side, build: verify.BuildCommand) -> float:
-    result = verify.Result()
-    verify.build_image(project, side.image, build, Progress(quiet=True), result)
-    return result.build_seconds
+def _build(project: Path, image: str, build: verify.BuildCommand) -> float:
+    target = verify.Target(project, image.split(":")[0], 8080, "bench")
+    try:
+        return verify.build_image(target, image, build, Progress(quiet=True)).seconds
+    except verify.CheckFailed as failed:
+        raise GostarterError(f"building {image} failed: {failed.reason}") from None
 
 
-def measure_side(client: Any, project: Path, side: Side, build: verify.BuildCommand, port: int) -> None:
+def measure_side(client: Any, project: Path, side: Side, build: verify.BuildCommand, port: int) -> Side:
+    """Cold build, the one-line change, rebuild, sizes, start and stop of one project."""
     client.api.prune_builds(all=True)
-    side.cold_build_seconds = _build(project, side, build)
+    cold = _build(project, side.image, build)
     with (project / "main.go").open("a") as main_go:
         main_go.write(ONE_LINE_CHANGE)
-    side.rebuild_seconds = _build(project, side, build)
-    side.image_size_bytes = int(client.images.get(side.image).attrs["Size"])
-    side.binary_size_bytes = _binary_size(client, side.image, side.binary_path)
-    side.first_response_seconds, side.stop_seconds, side.stop_exit_code = _run_and_stop(
-        client, side.image, port
+    rebuild = _build(project, side.image, build)
+    first, stop, code = _run_and_stop(client, side.image, port)
+    return replace(
+        side,
+        cold_build_seconds=cold,
+        rebuild_seconds=rebuild,
+        image_size_bytes=int(client.images.get(side.image).attrs["Size"]),
+        binary_size_bytes=_binary_size(client, side.image, side.binary_path),
+        first_response_seconds=first,
+        stop_seconds=stop,
+        stop_exit_code=code,
     )
 
 
@@ -190,96 +221,123 @@ def time_new(dest: Path, name: str, answers: dict[str, str]) -> float:
     argv += ["--quiet", "--rm-image", "--data", f"app_name={name}"]
     for key, value in answers.items():
         argv += ["--data", f"{key}={value}"]
-    started = time.perf_counter()
-    done = subprocess.run(argv, capture_output=True, text=True, check=False)
-    elapsed = time.perf_counter() - started
-    if done.returncode != 0:
-        raise RuntimeError(f"gostarter new {name} failed:\n{done.stderr[-2000:]}")
-    return elapsed
+    return _timed(argv, f"gostarter new {name}")
 
 
-def run(
-    *, builder_image: str, runtime_image: str, repeat: int, work: Path, progress: Progress
-) -> dict[str, Any]:
-    """Run every measurement once; returns the figures (also what the TOML holds)."""
+def _tutorial_project(work: Path, builder_image: str, runtime_image: str) -> Path:
+    project = work / "tutorial"
+    project.mkdir(parents=True)
+    (project / "main.go").write_text(TUTORIAL_MAIN)
+    (project / "go.mod").write_text(TUTORIAL_GO_MOD)
+    (project / "Dockerfile").write_text(
+        TUTORIAL_DOCKERFILE.format(builder=builder_image, runtime=runtime_image)
+    )
+    return project
+
+
+@dataclass(frozen=True)
+class Figures:
+    """The headline figures, each compared with its target."""
+
+    render_median_seconds: float
+    render_runs: int
+    new_over_copier_ratio: float
+    rebuild_ratio: float
+    image_over_binary_bytes: int
+    first_response_seconds: float
+    stop_seconds: float
+    new_cold_seconds: float
+    new_warm_seconds: float
+
+    def targets_met(self) -> dict[str, bool]:
+        met = {}
+        for key, (_, op, limit) in TARGETS.items():
+            value = getattr(self, key)
+            met[key] = bool(value <= limit if op == "<=" else value < limit)
+        return met
+
+
+@dataclass(frozen=True)
+class Results:
+    """Everything one benchmark run measured; `as_dict` is what the TOML holds."""
+
+    machine: dict[str, Any]
+    images: dict[str, str]
+    figures: Figures
+    tutorial: Side
+    generated: Side
+
+    def as_dict(self) -> dict[str, Any]:
+        met = self.figures.targets_met()
+        sides = {
+            side.name: {k: v for k, v in asdict(side).items() if k not in {"name", "binary_path"}}
+            for side in (self.tutorial, self.generated)
+        }
+        return {
+            "machine": self.machine,
+            "images": self.images,
+            "figures": asdict(self.figures),
+            "sides": sides,
+            "targets_met": met,
+            "all_targets_met": all(met.values()),
+        }
+
+
+def run(*, builder_image: str, runtime_image: str, repeat: int, work: Path, progress: Progress) -> Results:
+    """Run every measurement once; the images it builds are removed whatever happens."""
     client = verify.docker_client()
     build = verify.find_build_command()
     template = Template.resolve()
     answers = {"builder_image": builder_image, "runtime_image": runtime_image}
-
-    progress.phase("render", f"{repeat} times")
-    renders = render_times(template, repeat, answers)
-
-    progress.phase("tutorial", "cold build, one-line change, rebuild, run")
-    tutorial_dir = work / "tutorial"
-    tutorial_dir.mkdir(parents=True)
-    (tutorial_dir / "main.go").write_text(TUTORIAL_MAIN)
-    (tutorial_dir / "go.mod").write_text(TUTORIAL_GO_MOD)
-    (tutorial_dir / "Dockerfile").write_text(
-        TUTORIAL_DOCKERFILE.format(builder=builder_image, runtime=runtime_image)
-    )
     tutorial = Side("tutorial", "gostarter-bench-tutorial:latest", "/myapp")
-    measure_side(client, tutorial_dir, tutorial, build, 8080)
-
-    progress.phase("generated", "cold build, one-line change, rebuild, run")
-    generated_dir = work / "generated"
-    copier.run_copy(
-        template.src,
-        generated_dir,
-        data={**answers, "app_name": "benchsvc", "verify": "none"},
-        vcs_ref=template.vcs_ref,
-        defaults=True,
-        quiet=True,
-        unsafe=True,
-    )
     generated = Side("generated", "benchsvc:dev", "/usr/local/bin/benchsvc")
-    measure_side(client, generated_dir, generated, build, 8080)
+    try:
+        progress.phase("render", f"{repeat} times, then gostarter new against copier copy")
+        renders = render_times(template, repeat, answers)
+        new_ratio = new_over_copier(template, repeat, answers, work / "ratio")
 
-    progress.phase("gostarter new", "first service, cold caches")
-    client.api.prune_builds(all=True)
-    new_cold = time_new(work / "first", "benchfirst", answers)
-    progress.phase("gostarter new", "second service, warm")
-    new_warm = time_new(work / "second", "benchsecond", answers)
-    progress.close()
+        progress.phase("tutorial", "cold build, one-line change, rebuild, run")
+        project = _tutorial_project(work, builder_image, runtime_image)
+        tutorial = measure_side(client, project, tutorial, build, 8080)
 
-    for image in (tutorial.image, generated.image):
-        client.images.remove(image, force=True)
+        progress.phase("generated", "cold build, one-line change, rebuild, run")
+        project = render(
+            template, work / "generated", answers=Answers(data={**answers, "app_name": "benchsvc"})
+        )
+        generated = measure_side(client, project, generated, build, 8080)
 
-    figures: dict[str, Any] = {
-        "render_median_seconds": statistics.median(renders),
-        "render_runs": len(renders),
-        "rebuild_ratio": generated.rebuild_seconds / tutorial.rebuild_seconds,
-        "image_over_binary_bytes": generated.image_size_bytes - generated.binary_size_bytes,
-        "first_response_seconds": generated.first_response_seconds,
-        "stop_seconds": generated.stop_seconds if generated.stop_exit_code == 0 else float("inf"),
-        "new_cold_seconds": new_cold,
-        "new_warm_seconds": new_warm,
+        progress.phase("gostarter new", "first service, cold caches")
+        client.api.prune_builds(all=True)
+        new_cold = time_new(work / "first", "benchfirst", answers)
+        progress.phase("gostarter new", "second service, warm")
+        new_warm = time_new(work / "second", "benchsecond", answers)
+    finally:
+        progress.close()
+        for image in (tutorial.image, generated.image):
+            verify.remove_image(client, image)
+
+    figures = Figures(
+        render_median_seconds=statistics.median(renders),
+        render_runs=len(renders),
+        new_over_copier_ratio=new_ratio,
+        rebuild_ratio=generated.rebuild_seconds / tutorial.rebuild_seconds,
+        image_over_binary_bytes=generated.image_size_bytes - generated.binary_size_bytes,
+        first_response_seconds=generated.first_response_seconds,
+        stop_seconds=generated.stop_seconds if generated.stop_exit_code == 0 else float("inf"),
+        new_cold_seconds=new_cold,
+        new_warm_seconds=new_warm,
+    )
+    machine_info = {
+        **machine(),
+        "docker_engine": client.version().get("Version", ""),
+        "build_command": " ".join(build.shown()),
     }
-    checks = {}
-    for key, (_, op, limit) in TARGETS.items():
-        value = figures[key]
-        checks[key] = bool(value <= limit if op == "<=" else value < limit)
-    sides = {}
-    for side in (tutorial, generated):
-        sides[side.name] = {
-            key: value for key, value in vars(side).items() if key not in {"name", "binary_path"}
-        }
-    return {
-        "machine": {
-            **machine(),
-            "docker_engine": client.version().get("Version", ""),
-            "build_command": " ".join(f"{k}={v}" for k, v in build.env) + " " + " ".join(build.argv),
-        },
-        "images": answers,
-        "figures": figures,
-        "sides": sides,
-        "targets_met": checks,
-        "all_targets_met": all(checks.values()),
-    }
+    return Results(machine_info, answers, figures, tutorial, generated)
 
 
-def table(results: dict[str, Any]) -> str:
+def table(run_results: Results) -> str:
     """The figures as a Markdown table, ready for README."""
+    results = run_results.as_dict()
     t, g = results["sides"]["tutorial"], results["sides"]["generated"]
     f = results["figures"]
     rows = [
@@ -329,7 +387,7 @@ def table(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def write_toml(results: dict[str, Any], path: Path) -> None:
+def write_toml(results: Results, path: Path) -> None:
     def clean(value: Any) -> Any:
         if isinstance(value, float):
             return round(value, 4) if value != float("inf") else -1.0
@@ -337,4 +395,4 @@ def write_toml(results: dict[str, Any], path: Path) -> None:
             return {k: clean(v) for k, v in value.items()}
         return value
 
-    path.write_text(tomli_w.dumps(clean(results)))
+    path.write_text(tomli_w.dumps(clean(results.as_dict())))

@@ -1,8 +1,7 @@
 """The `gostarter` command: arguments in, exit codes out, nothing else.
 
 Every error a person can cause becomes one or two lines on stderr and an exit
-code: 0 success, 1 failure (including a failed verification), 2 bad usage or
-invalid input, 130 interrupted.
+code from `errors.ExitCode`.
 """
 
 from __future__ import annotations
@@ -16,13 +15,9 @@ from typing import Any
 
 from generator import __version__, presets, render, verify
 from generator.console import Progress
-from generator.errors import GostarterError, UsageError
+from generator.errors import ExitCode, GostarterError, UsageError, exit_codes_help
 
-EXIT_CODES = """exit codes:
-  0    success
-  1    failure, including a failed verification
-  2    bad usage or invalid input (an answer, a preset, a destination)
-  130  interrupted (Ctrl-C); whatever was started is removed"""
+EXIT_CODES = exit_codes_help()
 
 VERIFY_HELP = (
     "auto: docker when an engine is reachable, else native when Go is found, else skip; "
@@ -51,39 +46,32 @@ def parse_data(items: Sequence[str]) -> dict[str, str]:
 # ---------------------------------------------------------------- commands
 
 
-def _verify_and_report(project: Path, args: argparse.Namespace) -> verify.Result:
+def _shown(project: Path) -> Path:
+    here = Path.cwd()
+    return project.relative_to(here) if project.is_relative_to(here) else project
+
+
+def _verify_and_report(project: Path, args: argparse.Namespace, *, new: bool = False) -> verify.Result:
     progress = Progress(quiet=args.quiet, verbose=args.verbose)
     result = verify.verify(project, mode=args.verify, progress=progress, remove_image=args.rm_image)
     if args.report:
-        try:
-            verify.write_report(result, Path(args.report))
-        except OSError as err:
-            raise GostarterError(f"cannot write the report {args.report}: {err.strerror}") from None
-    if result.failed:
-        print(f"gostarter: {verify.summary(result)}", file=sys.stderr)
-        if result.log_tail and not args.quiet:
-            print(result.log_tail, file=sys.stderr)
-    else:
-        print(verify.summary(result))
+        verify.write_report(result, Path(args.report))
+    shown = str(_shown(project.absolute()))
+    verify.print_result(result, shown_as=shown, kept=new, quiet=args.quiet, out=sys.stdout)
     return result
 
 
+def _exit_code(result: verify.Result) -> ExitCode:
+    return ExitCode.FAILURE if result.failed else ExitCode.SUCCESS
+
+
 def _next_steps(project: Path, result: verify.Result, args: argparse.Namespace) -> None:
-    if args.quiet:
+    if args.quiet or result.failed:
         return
-    here = Path.cwd()
-    shown = project.relative_to(here) if project.is_relative_to(here) else project
-    if result.failed:
-        print(
-            f"The project was kept at {shown}. Fix what failed, then: gostarter verify {shown}",
-            file=sys.stderr,
-        )
-        return
+    shown = _shown(project)
     docker_var = ""
-    if result.build_command and result.mode == "docker":
-        client = next(arg for arg in result.build_command if "=" not in arg)
-        if shutil.which("docker") != client:
-            docker_var = f" DOCKER={client}"
+    if result.docker and shutil.which("docker") != result.docker:
+        docker_var = f" DOCKER={result.docker}"
     steps = [
         (f"cd {shown}", ""),
         ("make test lint", "Go tests, go vet and a gofmt check"),
@@ -102,9 +90,12 @@ def _next_steps(project: Path, result: verify.Result, args: argparse.Namespace) 
 
 def cmd_new(args: argparse.Namespace) -> int:
     preset = presets.find(Path(args.preset) if args.preset else None)
-    defaults = preset.defaults if preset else {}
     template = render.Template.resolve(args.template or (preset.template if preset else None))
-    data = parse_data(args.data)
+    answers = render.Answers(
+        data=parse_data(args.data),
+        preset=preset.defaults if preset else {},
+        preset_source=f"in preset {preset.path}" if preset else "",
+    )
     interactive = not args.defaults
     if interactive and not sys.stdin.isatty():
         raise UsageError(
@@ -112,35 +103,23 @@ def cmd_new(args: argparse.Namespace) -> int:
             hint="pass --defaults for a scripted run, with --data KEY=VALUE for each answer to set",
         )
     dest = Path(args.dest) if args.dest else None
-    if dest is not None:
-        render.ensure_empty_destination(dest)
-    if preset is not None:
-        render.check_answers(template, defaults, source=f"in preset {preset.path}")
-    answers = render.check_answers(template, {**defaults, **data}, source="from --data")
-    if dest is None and not interactive:
-        dest = Path(str(answers["app_name"]))
-        render.ensure_empty_destination(dest)
-    project = render.render(
-        template, dest, data=data, user_defaults=defaults, interactive=interactive, quiet=args.quiet
-    )
+    project = render.render(template, dest, answers=answers, interactive=interactive, quiet=args.quiet)
     if not args.quiet:
         print(f"gostarter: generated {project}", file=sys.stderr)
-    result = _verify_and_report(project, args)
+    result = _verify_and_report(project, args, new=True)
     _next_steps(project, result, args)
-    return 1 if result.failed else 0
+    return _exit_code(result)
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    result = _verify_and_report(Path(args.dir), args)
-    return 1 if result.failed else 0
+    return _exit_code(_verify_and_report(Path(args.dir), args))
 
 
 def cmd_update(args: argparse.Namespace) -> int:
     project = Path(args.dir)
     interactive = not args.defaults and sys.stdin.isatty()
     render.update(project, interactive=interactive, quiet=args.quiet)
-    result = _verify_and_report(project, args)
-    return 1 if result.failed else 0
+    return _exit_code(_verify_and_report(project, args))
 
 
 def cmd_preset_init(args: argparse.Namespace) -> int:
@@ -278,7 +257,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return err.exit_code
     except KeyboardInterrupt:
         print("\ngostarter: interrupted; nothing was left half-written", file=sys.stderr)
-        return 130
+        return ExitCode.INTERRUPTED
     except OSError as err:
         _error(f"{err.strerror or err}" + (f": {err.filename}" if err.filename else ""))
-        return 1
+        return ExitCode.FAILURE

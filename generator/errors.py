@@ -1,17 +1,45 @@
-"""Errors meant for people. The CLI is the only place that prints them.
+"""Errors meant for people, and the exit codes they map to. The CLI is the only place that prints them.
 
 Every error carries a message (what went wrong) and, where there is one, a
-hint (how to fix it). `exit_code` follows the documented convention:
-1 failure, 2 bad usage or invalid input.
+hint (how to fix it). `exit_code` is one of `ExitCode`, the single list of
+exit codes: `--help` is made from it and a test checks README against it.
 """
 
 from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """What a gostarter process exits with."""
+
+    SUCCESS = 0
+    FAILURE = 1
+    USAGE = 2
+    INTERRUPTED = 130
+
+    @property
+    def meaning(self) -> str:
+        return _MEANINGS[self]
+
+
+_MEANINGS = {
+    ExitCode.SUCCESS: "success",
+    ExitCode.FAILURE: "failure, including a failed verification",
+    ExitCode.USAGE: "bad usage or invalid input (an answer, a preset, a destination)",
+    ExitCode.INTERRUPTED: "interrupted (Ctrl-C); whatever was started is removed",
+}
+
+
+def exit_codes_help() -> str:
+    """The exit-code table that ends every `--help`."""
+    return "exit codes:\n" + "\n".join(f"  {code.value:<4} {code.meaning}" for code in ExitCode)
 
 
 class GostarterError(Exception):
     """Root of every error gostarter reports to a person."""
 
-    exit_code = 1
+    exit_code = ExitCode.FAILURE
 
     def __init__(self, message: str, *, hint: str = "") -> None:
         super().__init__(message)
@@ -22,7 +50,7 @@ class GostarterError(Exception):
 class UsageError(GostarterError):
     """The command line, an answer or a preset is wrong."""
 
-    exit_code = 2
+    exit_code = ExitCode.USAGE
 
 
 class InvalidAnswerError(UsageError):
@@ -43,7 +71,3 @@ class RenderError(GostarterError):
 
 class EnvironmentProblem(GostarterError):
     """Something the machine lacks: a Docker engine, BuildKit, a Go toolchain."""
-
-
-class VerificationFailed(GostarterError):
-    """The generated project did not build, start or answer as it should."""

