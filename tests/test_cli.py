@@ -12,9 +12,16 @@ import pytest
 import yaml
 
 from generator import verify
-from generator.errors import EnvironmentProblem
+from generator.errors import EnvironmentProblem, ExitCode, exit_codes_help
 from generator.verify import native
-from tests.helpers import assert_clean_error, copy_template, gostarter, gostarter_process, render_project
+from tests.helpers import (
+    ROOT,
+    assert_clean_error,
+    copy_template,
+    gostarter,
+    gostarter_process,
+    render_project,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -31,6 +38,12 @@ def test_help_documents_the_exit_codes() -> None:
     for line in ("0    success", "1    failure", "2    bad usage", "130  interrupted"):
         assert line in done.stdout
     assert gostarter("new", "--help").returncode == 0
+
+
+def test_readme_lists_the_exit_codes_of_the_enum() -> None:
+    """README's exit-code block is the one `--help` prints, made from ExitCode."""
+    assert exit_codes_help() in (ROOT / "README.md").read_text()
+    assert [code.value for code in ExitCode] == [0, 1, 2, 130]
 
 
 def test_unknown_option_is_usage_error() -> None:
