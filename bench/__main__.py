@@ -8,6 +8,8 @@ import tempfile
 import warnings
 from pathlib import Path
 
+import docker
+
 from bench.run import run, table, write_toml
 from generator.console import Progress
 from generator.errors import GostarterError
@@ -43,6 +45,9 @@ def main() -> int:
             )
     except GostarterError as err:
         print(f"bench: error: {err.message}", file=sys.stderr)
+        return 1
+    except docker.errors.DockerException as err:
+        print(f"bench: error: the Docker engine refused: {str(err).splitlines()[0][:300]}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -33,4 +33,5 @@ def test_benchmark_runs_and_writes_real_figures(tmp_path: Path, images: dict[str
     assert results["figures"]["rebuild_ratio"] < 0.5
     assert generated["stop_exit_code"] == 0
     assert results["figures"]["render_runs"] == 1
+    assert 0.5 < results["figures"]["new_over_copier_ratio"] < 3
     assert results["machine"]["cpus"] >= 1
