@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,9 +16,10 @@ from typing import Any
 
 from generator import __version__, presets, render, verify
 from generator.console import Progress
-from generator.errors import ExitCode, GostarterError, UsageError, exit_codes_help
+from generator.errors import ExitCode, GostarterError, Terminated, UsageError, exit_codes_help
 
 EXIT_CODES = exit_codes_help()
+TERMINATION_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 
 VERIFY_HELP = (
     "auto: docker when an engine is reachable, else native when Go is found, else skip; "
@@ -118,7 +120,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 def cmd_update(args: argparse.Namespace) -> int:
     project = Path(args.dir)
     interactive = not args.defaults and sys.stdin.isatty()
-    render.update(project, interactive=interactive, quiet=args.quiet)
+    render.update(project, interactive=interactive, quiet=args.quiet, trust=args.trust)
     return _exit_code(_verify_and_report(project, args))
 
 
@@ -231,6 +233,12 @@ def build_parser() -> argparse.ArgumentParser:
     update.add_argument(
         "--defaults", action="store_true", help="ask nothing new: keep answers, take defaults"
     )
+    update.add_argument(
+        "--trust",
+        action="store_true",
+        help="run the tasks and migrations of the template the answers file names, "
+        "though it is neither gostarter's own nor in Copier's `trust:` settings",
+    )
     _add_verify_options(update)
     update.set_defaults(handler=cmd_update)
 
@@ -248,16 +256,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _terminate(signum: int, _frame: object) -> None:
+    """SIGTERM and SIGHUP take the path of Ctrl-C: containers, staging and clones are removed."""
+    for other in TERMINATION_SIGNALS:
+        signal.signal(other, signal.SIG_IGN)  # a second signal must not cut the clean-up short
+    raise Terminated(signum)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args: Any = build_parser().parse_args(argv)
+    handlers = {sig: signal.signal(sig, _terminate) for sig in TERMINATION_SIGNALS}
     try:
         return int(args.handler(args))
     except GostarterError as err:
         _error(err.message, err.hint)
         return err.exit_code
-    except KeyboardInterrupt:
-        print("\ngostarter: interrupted; nothing was left half-written", file=sys.stderr)
-        return ExitCode.INTERRUPTED
+    except KeyboardInterrupt as interrupt:
+        signum = interrupt.signum if isinstance(interrupt, Terminated) else signal.SIGINT
+        name = signal.Signals(signum).name
+        print(f"\ngostarter: interrupted ({name}); nothing was left half-written", file=sys.stderr)
+        return ExitCode(128 + signum)
     except OSError as err:
         _error(f"{err.strerror or err}" + (f": {err.filename}" if err.filename else ""))
         return ExitCode.FAILURE
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)

@@ -16,7 +16,9 @@ class ExitCode(IntEnum):
     SUCCESS = 0
     FAILURE = 1
     USAGE = 2
-    INTERRUPTED = 130
+    HANGUP = 128 + 1
+    INTERRUPTED = 128 + 2
+    TERMINATED = 128 + 15
 
     @property
     def meaning(self) -> str:
@@ -27,13 +29,23 @@ _MEANINGS = {
     ExitCode.SUCCESS: "success",
     ExitCode.FAILURE: "failure, including a failed verification",
     ExitCode.USAGE: "bad usage or invalid input (an answer, a preset, a destination)",
+    ExitCode.HANGUP: "hung up (SIGHUP, a closed terminal); cleaned up as for 130",
     ExitCode.INTERRUPTED: "interrupted (Ctrl-C); whatever was started is removed",
+    ExitCode.TERMINATED: "terminated (SIGTERM: a timeout, a cancelled CI job); cleaned up as for 130",
 }
 
 
 def exit_codes_help() -> str:
     """The exit-code table that ends every `--help`."""
     return "exit codes:\n" + "\n".join(f"  {code.value:<4} {code.meaning}" for code in ExitCode)
+
+
+class Terminated(KeyboardInterrupt):
+    """A termination signal, raised where the program is so that every `finally` cleans up."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
 
 
 class GostarterError(Exception):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import subprocess
 import sys
 import tempfile
 import warnings
@@ -23,10 +24,11 @@ from pathlib import Path
 from typing import Any
 
 import copier
-from copier.errors import CopierError
+import jinja2
+from copier.errors import CopierError, UnsafeTemplateError
 
 from generator.errors import DestinationError, InvalidAnswerError, RenderError, UsageError
-from generator.project import ANSWERS_FILE
+from generator.project import ANSWERS_FILE, read_answers
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 BOOL_WORDS = {"true", "false", "yes", "no", "y", "n", "on", "off", "1", "0"}
@@ -66,6 +68,17 @@ class Template:
         return cls(str(PACKAGE_DIR / "_template"))
 
 
+_FORK_HINT = "fix the template (or report it to whoever maintains it); nothing was written"
+
+
+def _jinja_problem(err: jinja2.TemplateError) -> str:
+    """A Jinja error in one line, with the template file and line where Jinja knows them."""
+    message = (err.message or type(err).__name__).splitlines()[0]
+    if isinstance(err, jinja2.TemplateSyntaxError) and err.lineno:
+        return f"{err.filename or err.name or 'a template string'}:{err.lineno}: {message}"
+    return message
+
+
 @contextmanager
 def _copier_errors(source: str) -> Iterator[None]:
     """Turn Copier's exceptions into gostarter errors with a one-line message."""
@@ -74,8 +87,10 @@ def _copier_errors(source: str) -> Iterator[None]:
         with warnings.catch_warnings(), redirect_stdout(sys.stderr):
             warnings.simplefilter("ignore")  # DirtyLocalWarning and friends
             yield
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, UnsafeTemplateError):
         raise
+    except jinja2.TemplateError as err:
+        raise RenderError(f"the template is broken: {_jinja_problem(err)}", hint=_FORK_HINT) from None
     except ValueError as err:
         match = _VALIDATION.match(str(err))
         if match:
@@ -312,19 +327,51 @@ def _render_scripted(template: Template, project: Path, answers: Answers, given:
         raise
 
 
-def update(project: Path, *, interactive: bool, quiet: bool) -> None:
-    """Bring a generated project up to the newest template version (copier update)."""
-    if not (project / ANSWERS_FILE).is_file():
+def _shipped_template(src: str) -> bool:
+    """Whether `src` is the template that ships with this gostarter (its checkout or its wheel)."""
+    try:
+        return Path(src).expanduser().resolve() == Path(Template.resolve().src).resolve()
+    except OSError:
+        return False
+
+
+def update(project: Path, *, interactive: bool, quiet: bool, trust: bool = False) -> None:
+    """Bring a generated project up to the newest template version (copier update).
+
+    A template's tasks and migrations run only for a template the user trusts:
+    the one shipped with gostarter, one named in Copier's settings (`trust:`),
+    or any with `trust=True` (`--trust`). An answers file is data from the
+    project, and a cloned repository must not be able to run code by naming a
+    template. An interrupted update is rolled back with git, so it lands whole
+    or not at all (Copier updates only clean git work trees).
+    """
+    answers = read_answers(project)
+    src = answers.get("_src_path")
+    if not isinstance(src, str) or not src.strip():
+        raise UsageError(f"{project / ANSWERS_FILE} names no template (_src_path)")
+    try:
+        with _copier_errors(""):
+            copier.run_update(
+                project,
+                defaults=not interactive,
+                overwrite=True,
+                skip_answered=True,
+                quiet=quiet,
+                unsafe=trust or _shipped_template(src),
+            )
+    except UnsafeTemplateError:
         raise UsageError(
-            f"{project} is not a generated project: it has no {ANSWERS_FILE}",
-            hint="run `gostarter update` inside a project that gostarter or copier generated",
-        )
-    with _copier_errors(""):
-        copier.run_update(
-            project,
-            defaults=not interactive,
-            overwrite=True,
-            skip_answered=True,
-            quiet=quiet,
-            unsafe=True,
-        )
+            f"the template {src} (named in {project / ANSWERS_FILE}) has tasks or migrations, "
+            "and gostarter runs them only for a template you trust; nothing was changed",
+            hint="if you trust it, pass --trust, or add its location to `trust:` in Copier's settings "
+            "file (~/.config/copier/settings.yml, or $COPIER_SETTINGS_PATH)",
+        ) from None
+    except KeyboardInterrupt:
+        _roll_back(project)
+        raise
+
+
+def _roll_back(project: Path) -> None:
+    """Undo a half-applied update: the tree was clean before it, so HEAD is what it was."""
+    for argv in (["git", "reset", "--quiet", "--hard", "HEAD"], ["git", "clean", "--quiet", "-fd"]):
+        subprocess.run(argv, cwd=project, capture_output=True, check=False)

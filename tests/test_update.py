@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.helpers import copy_template, git, render_project
+from tests.helpers import assert_clean_error, copy_template, git, gostarter, render_project, snapshot
 
 
 def test_update_brings_a_template_change_and_runs_no_task(tmp_path: Path) -> None:
@@ -33,7 +33,8 @@ def test_update_brings_a_template_change_and_runs_no_task(tmp_path: Path) -> Non
 
     report = tmp_path / "task-report.toml"
     done = subprocess.run(
-        [sys.executable, "-m", "generator", "update", str(project), "--defaults", "--verify", "none"],
+        [sys.executable, "-m", "generator", "update", str(project), "--defaults", "--verify", "none",
+         "--trust"],
         env={**os.environ, "GOSTARTER_REPORT": str(report)},
         capture_output=True, text=True, check=False,
     )  # fmt: skip
@@ -41,3 +42,35 @@ def test_update_brings_a_template_change_and_runs_no_task(tmp_path: Path) -> Non
     assert "On-call: see the runbook." in (project / "README.md").read_text()
     assert "_commit: v2.0.0" in (project / ".copier-answers.yml").read_text()
     assert not report.exists(), "the post-generation task ran during update"
+
+
+def test_a_hostile_answers_file_runs_nothing(tmp_path: Path) -> None:
+    """A cloned project naming someone else's template: update refuses before any task runs."""
+    template = tmp_path / "hostile"
+    copy_template(template)
+    marker = tmp_path / "pwned"
+    config = template / "copier.yml"
+    config.write_text(
+        config.read_text().replace(
+            "_tasks:\n", f'_tasks:\n  - command: ["touch", "{marker}"]\n    when: "{{{{ true }}}}"\n'
+        )
+    )
+    git(template, "init", "-q")
+    git(template, "add", "-A")
+    git(template, "commit", "-qm", "v1")
+    git(template, "tag", "v1.0.0")
+    project = tmp_path / "cloned"
+    render_project(project, template=template)
+    assert marker.exists(), "the task is real: it ran when the user chose this template for `new`"
+    marker.unlink()
+    git(project, "init", "-q")
+    git(project, "add", "-A")
+    git(project, "commit", "-qm", "generated")
+    git(template, "commit", "--allow-empty", "-qm", "v2")
+    git(template, "tag", "v2.0.0")
+    before = snapshot(project)
+
+    done = gostarter("update", str(project), "--defaults", "--verify", "none")
+    assert_clean_error(done, 2, "has tasks or migrations", "--trust")
+    assert not marker.exists(), "the hostile template's task ran"
+    assert snapshot(project) == before

@@ -37,6 +37,10 @@ if TYPE_CHECKING:
 
 LABEL = "dev.gostarter.verify"
 IMAGE_TAG = "dev"  # what `make docker-build` tags, so `make docker-run` finds it
+# How the container runs: the way a hardened deployment runs it (compose.yaml and
+# the Kubernetes manifests ask for the same).
+HARDENING = {"read_only": True, "cap_drop": ["ALL"], "security_opt": ["no-new-privileges"]}
+HARDENING_CHECK = "ran hardened: read-only root filesystem, all capabilities dropped, no-new-privileges"
 _BUILD_STEP = re.compile(r"^#\d+ (\[[^\]]+\] .+|exporting to image)$")
 
 
@@ -196,11 +200,12 @@ def container_exited(container: Container) -> str | None:
 def published_port(container: Container, port: int) -> int:
     """The host port on 127.0.0.1 that docker published for the container's `port`."""
     container.reload()
-    bindings = container.attrs["NetworkSettings"]["Ports"].get(f"{port}/tcp") or []
+    bindings = (container.attrs["NetworkSettings"].get("Ports") or {}).get(f"{port}/tcp") or []
     for binding in bindings:
         if binding.get("HostIp") in {"127.0.0.1", "", "0.0.0.0"} and binding.get("HostPort"):
             return int(binding["HostPort"])
-    raise CheckFailed(f"docker published no host port for {port}/tcp")
+    # A container that exited at once has no published ports: say why it exited.
+    raise CheckFailed(container_exited(container) or f"docker published no host port for {port}/tcp")
 
 
 def timed_stop(container: Container) -> tuple[float, int]:
@@ -263,6 +268,7 @@ def smoke_container(
         container = client.containers.create(
             image,
             labels={LABEL: run_id},
+            **HARDENING,
             ports={f"{target.port}/tcp": ("127.0.0.1", None)},
             healthcheck={
                 "test": health_test,
@@ -294,7 +300,14 @@ def smoke_container(
     )
 
 
+def tag_image(client: docker.DockerClient, image: str, name: str) -> None:
+    """Give `image` the reference `name` (repository:tag) as well."""
+    repository, _, tag = name.rpartition(":")
+    client.images.get(image).tag(repository, tag)
+
+
 def remove_image(client: docker.DockerClient, image: str) -> None:
+    """Remove the reference `image`; an image that other tags still name stays."""
     import docker
 
     with contextlib.suppress(docker.errors.DockerException):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tempfile
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -61,17 +62,25 @@ def _in_docker(
     *,
     remove_image: bool,
 ) -> None:
+    # The run builds and probes a tag of its own, so that it never verifies (or
+    # removes) an image it did not build, even beside a same-named service; the
+    # image is then tagged APP:dev for `make docker-run`, unless --rm-image.
     image = f"{target.app}:{docker_mode.IMAGE_TAG}"
-    result.image, result.docker = image, build.client
+    own = f"{target.app}:verify-{uuid.uuid4().hex[:12]}"
+    result.image, result.docker = (own if remove_image else image), build.client
+    built = False
     try:
-        result.built(docker_mode.build_image(target, image, build, progress), "image")
-        result.image_size_bytes, health_test = docker_mode.inspect_image(client, image)
-        run = docker_mode.smoke_container(client, target, image, health_test, progress)
+        result.built(docker_mode.build_image(target, own, build, progress), "image")
+        built = True
+        result.image_size_bytes, health_test = docker_mode.inspect_image(client, own)
+        run = docker_mode.smoke_container(client, target, own, health_test, progress)
         result.ran(run)
-        result.checks += judge(run)
+        result.checks += [*judge(run), docker_mode.HARDENING_CHECK]
     finally:
-        if remove_image:
-            docker_mode.remove_image(client, image)
+        if built:
+            if not remove_image:
+                docker_mode.tag_image(client, own, image)
+            docker_mode.remove_image(client, own)
 
 
 def _natively(go: str, target: Target, progress: Progress, result: Result) -> None:
