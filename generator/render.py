@@ -102,12 +102,16 @@ def _copier_errors(source: str) -> Iterator[None]:
         raise RenderError(f"cannot render the template: {err}") from None
 
 
-def _check_bools(questions: Mapping[str, Any], answers: Mapping[str, Any], source: str) -> None:
-    """Copier casts any string to a bool; a typed answer can only be yes or no."""
+def _check_types(questions: Mapping[str, Any], answers: Mapping[str, Any], source: str) -> None:
+    """Copier casts any string to a bool and True to the int 1: an answer must be of its question's type."""
     for key, value in answers.items():
-        is_bool = questions.get(key, {}).get("type") == "bool"
-        if is_bool and isinstance(value, str) and value.strip().lower() not in BOOL_WORDS:
+        kind = questions.get(key, {}).get("type")
+        if kind == "bool" and isinstance(value, str) and value.strip().lower() not in BOOL_WORDS:
             raise InvalidAnswerError(f"invalid {key}{source}: {value!r} is not true or false")
+        if kind == "bool" and isinstance(value, int) and not isinstance(value, bool) and value not in (0, 1):
+            raise InvalidAnswerError(f"invalid {key}{source}: {value!r} is not true or false")
+        if kind in {"int", "float"} and isinstance(value, bool):
+            raise InvalidAnswerError(f"invalid {key}{source}: {value!r} is not a number")
 
 
 def _check_keys(questions: Mapping[str, Any], answers: Mapping[str, Any], source: str) -> None:
@@ -118,7 +122,7 @@ def _check_keys(questions: Mapping[str, Any], answers: Mapping[str, Any], source
             f"unknown question{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}{source}",
             hint=f"the template asks: {', '.join(questions)}",
         )
-    _check_bools(questions, answers, source)
+    _check_types(questions, answers, source)
 
 
 def _refuse_internal_keys(answers: Mapping[str, Any], source: str) -> None:
@@ -134,7 +138,8 @@ def _refuse_internal_keys(answers: Mapping[str, Any], source: str) -> None:
 def check_answers(template: Template, answers: Mapping[str, Any], *, source: str = "") -> dict[str, Any]:
     """Validate `answers` through Copier without writing anything.
 
-    Returns every answer the template would use (defaults filled in).
+    Returns the answer to each of the template's questions (defaults filled
+    in), in the template's order; nothing of Copier's own context.
     `source` ("from --data", "in preset.toml") is added to error messages.
     Unknown keys are errors that name the valid ones.
     """
@@ -145,8 +150,10 @@ def check_answers(template: Template, answers: Mapping[str, Any], *, source: str
     except InvalidAnswerError as err:
         _blame_unparsable(template, answers, where, err)
         raise
-    _check_keys(worker.template.questions_data, answers, where)
-    return dict(worker.answers.combined)
+    questions = worker.template.questions_data
+    _check_keys(questions, answers, where)
+    combined = worker.answers.combined
+    return {key: combined[key] for key in questions if key in combined}
 
 
 def _blame_unparsable(

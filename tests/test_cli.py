@@ -43,7 +43,7 @@ def test_help_documents_the_exit_codes() -> None:
 def test_readme_lists_the_exit_codes_of_the_enum() -> None:
     """README's exit-code block is the one `--help` prints, made from ExitCode."""
     assert exit_codes_help() in (ROOT / "README.md").read_text()
-    assert [code.value for code in ExitCode] == [0, 1, 2, 130]
+    assert [code.value for code in ExitCode] == [0, 1, 2, 129, 130, 143]
 
 
 def test_unknown_option_is_usage_error() -> None:
@@ -301,6 +301,9 @@ def test_data_overrides_the_preset(tmp_path: Path) -> None:
         ("[defaults\n", ["is not valid TOML", "p.toml"]),
         ("defaults = 3\n", ["must be a table", "p.toml"]),
         ("[defaults]\nport = [1]\n", ["defaults.port in preset", "p.toml"]),
+        ("[defaults]\nport = true\n", ["invalid port (in preset", "p.toml", "not a number"]),
+        ("[defaults]\nwith_ci = 7\n", ["invalid with_ci (in preset", "p.toml", "not true or false"]),
+        ('[defaults]\napp_name = "myapp\\n"\n', ["invalid app_name (in preset", "p.toml"]),
     ],
 )
 def test_bad_presets_name_the_key_and_the_file(tmp_path: Path, text: str, needles: list[str]) -> None:
@@ -353,3 +356,77 @@ def test_unusable_template_is_a_clean_error(tmp_path: Path) -> None:
     done = gostarter("new", str(tmp_path / "x"), "--template", str(tmp_path / "plain"), "--defaults")
     assert_clean_error(done, 2, "has no copier.yml")
     assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("how", ["dot", "pwd"])
+def test_new_into_the_current_empty_directory_keeps_it(tmp_path: Path, how: str) -> None:
+    """`gostarter new .` and `gostarter new "$PWD"` fill the empty directory in place (same inode, mode)."""
+    here = tmp_path / "svc"
+    here.mkdir(mode=0o750)
+    here.chmod(0o750)
+    inode = here.stat().st_ino
+    dest = "." if how == "dot" else str(here)
+    done = gostarter_process("new", dest, "--defaults", "--verify", "none", cwd=here)
+    assert done.returncode == 0, done.stderr
+    assert (here / "main.go").is_file() and (here / ".copier-answers.yml").is_file()
+    assert here.stat().st_ino == inode and stat.S_IMODE(here.stat().st_mode) == 0o750
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["svc"], "no staging directory left"
+
+
+@pytest.mark.parametrize("key", ["_copier_conf", "_src_path", "_folder_name"])
+def test_copiers_own_names_are_not_answers(tmp_path: Path, key: str) -> None:
+    """Copier's internal variables given as --data: one line, exit 2, nothing written."""
+    done = gostarter_process("new", str(tmp_path / "svc"), "--defaults", "--data", f"{key}=x")
+    assert_clean_error(done, 2, f"unknown question {key}")
+    assert not (tmp_path / "svc").exists()
+
+
+@pytest.mark.parametrize(
+    ("edit", "needle"),
+    [
+        ("{% if %}", "the template is broken: "),
+        ("{{ no_such_answer }}", "the template is broken: 'no_such_answer' is undefined"),
+    ],
+)
+def test_a_broken_fork_is_one_line(tmp_path: Path, edit: str, needle: str) -> None:
+    """A fork with a Jinja syntax error or an undefined variable: exit 1, one line, no project."""
+    fork = copy_template(tmp_path / "fork")
+    readme = fork / "template" / "README.md.jinja"
+    readme.write_text(readme.read_text() + f"\n{edit}\n")
+    done = gostarter_process("new", str(tmp_path / "svc"), "--template", str(fork), "--defaults")
+    assert_clean_error(done, 1, needle)
+    if "syntax" in needle or edit == "{% if %}":
+        assert "README.md.jinja" in done.stderr
+    assert not (tmp_path / "svc").exists()
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [("app_name: [unclosed\n", "cannot read"), ("- a list\n", "not a YAML mapping"), ("port: 99999\n", "")],
+)
+def test_update_and_verify_on_a_broken_answers_file(tmp_path: Path, text: str, needle: str) -> None:
+    """An answers file that is not YAML, not a mapping, or out of range: one line, exit 2."""
+    project = render_project(tmp_path / "p")
+    (project / ".copier-answers.yml").write_text(text)
+    for command in ("update", "verify"):
+        done = gostarter_process(command, str(project), "--verify", "none")
+        assert_clean_error(done, 2, needle)
+
+
+def test_a_report_path_that_is_a_directory(tmp_path: Path) -> None:
+    """--report naming a directory: one line, exit 1, no temporary file left."""
+    project = render_project(tmp_path / "p")
+    (tmp_path / "out").mkdir()
+    done = gostarter("verify", str(project), "--verify", "none", "--report", str(tmp_path / "out"))
+    assert_clean_error(done, 1, "cannot write the report")
+    assert list((tmp_path / "out").iterdir()) == [] and sorted(p.name for p in tmp_path.iterdir()) == [
+        "out",
+        "p",
+    ]
+
+
+def test_preset_show_prints_only_the_questions(tmp_path: Path) -> None:
+    preset = write_preset(tmp_path / "p.toml", "[defaults]\nport = 9090\n")
+    shown = gostarter("preset", "show", str(preset))
+    assert shown.returncode == 0 and "<function" not in shown.stdout and "now" not in shown.stdout.split()
+    assert "port          = 9090  # from the preset" in shown.stdout

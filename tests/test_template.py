@@ -164,5 +164,5 @@ def test_service_files_present(project: tuple[Path, dict[str, Any]]) -> None:
     ):
         assert (root / name).is_file(), name
     ignored = (root / ".dockerignore").read_text().split()
-    assert {".git", ".env", "bin/", answers["app_name"]} <= set(ignored)
+    assert {".git", "**/.env", "**/*.pem", "**/*.key", "bin/", answers["app_name"]} <= set(ignored)
     assert "verify" not in answers, "the hidden verification switch is not a recorded answer"

@@ -184,10 +184,14 @@ def test_make_smoke_in_the_generated_project(
     assert not docker_client.containers.list(filters={"ancestor": "mksmoke:dev"})
 
 
-def test_ctrl_c_during_verification_removes_the_container(
-    tmp_path: Path, image_answers: dict[str, str], docker_client: Any
+@pytest.mark.parametrize(
+    ("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGHUP, 129)]
+)
+def test_a_signal_during_verification_removes_the_container(
+    tmp_path: Path, image_answers: dict[str, str], docker_client: Any, signum: int, code: int
 ) -> None:
-    """SIGINT while the container runs: exit 130 and nothing left behind."""
+    """Ctrl-C, a timeout's SIGTERM or a closed terminal's SIGHUP while the container runs:
+    exit 128+n, nothing left behind, no image of the run's own."""
     project = render_project(tmp_path / "intr", {**image_answers, "app_name": "intr"})
     # Keep the container busy: a HEALTHCHECK that never passes holds it in the smoke phase.
     dockerfile = project / "Dockerfile"
@@ -204,14 +208,15 @@ def test_ctrl_c_during_verification_removes_the_container(
             assert proc.poll() is None, proc.communicate()
             assert time.monotonic() < deadline, "no verification container ever started"
             time.sleep(0.1)
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signum)
         _, stderr = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert proc.returncode == 130, stderr
+    assert proc.returncode == code, stderr
     assert "interrupted" in stderr and "Traceback" not in stderr
     assert not docker_client.containers.list(all=True, filters={"label": verify.LABEL})
+    assert not [t for i in docker_client.images.list(name="intr") for t in i.tags if ":verify-" in t]
 
 
 def test_builder_stage_cross_compiles_for_arm64(tmp_path: Path, image_answers: dict[str, str]) -> None:
@@ -277,3 +282,67 @@ def test_copier_task_without_gostarters_dependencies_keeps_the_project(tmp_path:
     assert done.returncode == 0, done.stderr
     assert "verification skipped: tomli_w is not installed beside Copier" in done.stderr
     assert (dest / "main.go").is_file()
+
+
+SECRETS = ["config/.env", ".env.local", "certs/server.pem", "deploy/keys/tls.key", "home/.ssh/id_rsa",
+           "a/b/id_ed25519.pub", "x/.netrc"]  # fmt: skip
+
+
+def test_no_secret_reaches_the_build_context_at_any_depth(
+    tmp_path: Path, image_answers: dict[str, str]
+) -> None:
+    """.dockerignore keeps keys and env files out of the context, however deep: the context is listed."""
+    project = render_project(tmp_path / "ctx", {**image_answers, "app_name": "ctxsvc"})
+    for name in SECRETS:
+        (project / name).parent.mkdir(parents=True, exist_ok=True)
+        (project / name).write_text("secret\n")
+    (project / "internal" / "keep.go").parent.mkdir()
+    (project / "internal" / "keep.go").write_text("package internal\n")
+    lister = tmp_path / "list.Dockerfile"
+    lister.write_text(f"FROM {image_answers['builder_image']}\nCOPY . /ctx\nRUN find /ctx -type f | sort\n")
+    build = verify.find_build_command()
+    argv = [*build.argv, "--no-cache", "--progress=plain", "-f", str(lister), "-t", "gostarter-ctx:test", "."]
+    done = run(argv, project, env={**os.environ, **dict(build.env)})
+    assert done.returncode == 0, done.stderr[-3000:]
+    listed = {line.split("/ctx/", 1)[1] for line in done.stderr.splitlines() if " /ctx/" in line}
+    assert {"main.go", "go.mod", "internal/keep.go"} <= listed, listed
+    assert not listed & set(SECRETS), listed & set(SECRETS)
+    verify.remove_image(verify.docker_client(), "gostarter-ctx:test")
+
+
+def test_a_container_that_exits_at_once_is_reported_with_its_logs(
+    tmp_path: Path, image_answers: dict[str, str], no_leftovers: None
+) -> None:
+    """A service that dies on start: reported as exited, with its exit code and its last output."""
+    project = render_project(tmp_path / "dies", {**image_answers, "app_name": "dies"})
+    main_go = project / "main.go"
+    main_go.write_text(
+        main_go.read_text().replace(
+            "flag.Parse()\n",
+            'flag.Parse()\n\tfmt.Fprintln(os.Stderr, "no config, giving up")\n\tos.Exit(3)\n',
+        )
+    )
+    done = gostarter("verify", str(project), "--verify", "docker", "--rm-image")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "exited with code 3 before answering" in done.stderr
+    assert "no config, giving up" in done.stderr
+
+
+def test_same_named_services_never_verify_or_remove_each_others_images(
+    tmp_path: Path, image_answers: dict[str, str], docker_client: Any, no_leftovers: None
+) -> None:
+    """An APP:dev that was there before survives --rm-image, even when the build fails."""
+    project = render_project(tmp_path / "twin", {**image_answers, "app_name": "twin"})
+    assert gostarter("verify", str(project), "--verify", "docker").returncode == 0
+    before = docker_client.images.get("twin:dev").id
+    other = render_project(tmp_path / "other", {**image_answers, "app_name": "twin"})
+    with (other / "main.go").open("a") as main_go:
+        main_go.write("\nfunc broken() string { return undefinedThing }\n")
+    failed = gostarter("verify", str(other), "--verify", "docker", "--rm-image")
+    assert failed.returncode == 1
+    assert docker_client.images.get("twin:dev").id == before
+    again = gostarter("verify", str(project), "--verify", "docker", "--rm-image")
+    assert again.returncode == 0, again.stderr
+    assert docker_client.images.get("twin:dev").id == before
+    assert not [t for i in docker_client.images.list(name="twin") for t in i.tags if ":verify-" in t]
+    docker_client.images.remove("twin:dev", force=True)
