@@ -12,7 +12,9 @@ import yaml
 from tests.helpers import render_project, run
 
 MAKE_TARGETS = ("help", "build", "run", "test", "lint", "fmt", "docker-build", "docker-run", "smoke", "clean")
+LONGEST_NAME = "a" + "b" * 61 + "c"  # 63 characters, the most a Kubernetes name takes
 
+# Every Go line the validator accepts appears at least once; boundary answers too.
 VARIANTS: dict[str, dict[str, Any]] = {
     "defaults": {},
     "v2-module-other-port": {
@@ -21,12 +23,27 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "port": 9090,
         "maintainer": "Payments Core Team <payments@example.com>",
         "description": "Takes payments; says 'hello' first",
+        "with_k8s": True,
     },
-    "scratch": {"runtime_base": "scratch"},
-    "alpine": {"runtime_base": "alpine"},
-    "distroless-base": {"runtime_base": "distroless-base", "go_version": "1.26"},
+    "scratch-go1.22-port1": {"runtime_base": "scratch", "go_version": "1.22", "port": 1, "with_k8s": True},
+    "alpine-go1.23-port65535": {
+        "runtime_base": "alpine",
+        "go_version": "1.23",
+        "port": 65535,
+        "with_k8s": True,
+    },
+    "go1.24": {"go_version": "1.24", "with_k8s": True},
+    "go1.25": {"go_version": "1.25"},
+    "distroless-base-go1.26": {"runtime_base": "distroless-base", "go_version": "1.26"},
     "no-extras": {"with_compose": False, "with_ci": False, "app_name": "bare"},
+    "longest-name-go1.27.3": {"app_name": LONGEST_NAME, "go_version": "1.27.3", "with_k8s": True},
 }
+
+
+def test_the_matrix_covers_every_accepted_go_line() -> None:
+    """1.22 (the floor) up to the default line each render in some variant."""
+    lines = {str(v.get("go_version", "1.27"))[:4] for v in VARIANTS.values()}
+    assert lines >= {"1.22", "1.23", "1.24", "1.25", "1.26", "1.27"}
 
 
 @pytest.fixture(scope="module", params=sorted(VARIANTS))
@@ -106,6 +123,9 @@ def test_go_version_and_port_agree_everywhere(project: tuple[Path, dict[str, Any
     else:
         assert not compose.exists()
     assert (root / ".github/workflows/ci.yml").exists() == answers["with_ci"]
+    readme = (root / "README.md").read_text()
+    assert f"default {port}" in readme and "/healthz" in readme and f"Go {go_version}" in readme
+    assert "65532" in readme
 
 
 def test_dockerfile_shape(project: tuple[Path, dict[str, Any]]) -> None:
@@ -161,8 +181,108 @@ def test_service_files_present(project: tuple[Path, dict[str, Any]]) -> None:
         ".gitignore",
         "README.md",
         ".copier-answers.yml",
+        "scripts/smoke.sh",
     ):
         assert (root / name).is_file(), name
     ignored = (root / ".dockerignore").read_text().split()
     assert {".git", "**/.env", "**/*.pem", "**/*.key", "bin/", answers["app_name"]} <= set(ignored)
     assert "verify" not in answers, "the hidden verification switch is not a recorded answer"
+
+
+def test_every_file_passes_its_ecosystems_linter(project: tuple[Path, dict[str, Any]]) -> None:
+    """zizmor, the workflow and compose schemas, shellcheck, the Kubernetes schemas: zero findings."""
+    root, answers = project
+    checks = [["shellcheck", "--severity=style", "scripts/smoke.sh"]]
+    if answers["with_ci"]:
+        checks += [
+            ["zizmor", "--offline", "--persona=pedantic", ".github/workflows"],
+            ["check-jsonschema", "--builtin-schema", "vendor.github-workflows", ".github/workflows/ci.yml"],
+        ]
+    if answers["with_compose"]:
+        checks.append(["check-jsonschema", "--builtin-schema", "vendor.compose-spec", "compose.yaml"])
+    if answers["with_k8s"]:
+        checks.append(["make", "k8s-validate"])
+    for argv in checks:
+        done = run(argv, root)
+        assert done.returncode == 0, f"{' '.join(argv)}:\n{done.stdout}{done.stderr}"
+        assert "No findings" in done.stdout + done.stderr or argv[0] != "zizmor"
+
+
+def test_the_makefile_is_strict(project: tuple[Path, dict[str, Any]]) -> None:
+    """bash with errexit/nounset/pipefail, no built-in rules, no undefined variable used."""
+    root, _ = project
+    makefile = (root / "Makefile").read_text()
+    for line in (
+        "SHELL := bash",
+        ".SHELLFLAGS := -euo pipefail -c",
+        "--no-builtin-rules",
+        "--warn-undefined-variables",
+    ):
+        assert line in makefile, line
+    done = run(["make", "--warn-undefined-variables", "-n", "build", "docker-build", "smoke"], root)
+    assert done.returncode == 0 and "undefined variable" not in done.stderr, done.stderr
+
+
+def test_kubernetes_manifests_agree_with_the_image(project: tuple[Path, dict[str, Any]]) -> None:
+    """Port, probes, user, read-only root, dropped capabilities and the grace period match the image."""
+    root, answers = project
+    deploy = root / "deploy"
+    assert deploy.is_dir() == answers["with_k8s"]
+    if not answers["with_k8s"]:
+        return
+    app, port = answers["app_name"], answers["port"]
+    deployment = yaml.safe_load((deploy / "deployment.yaml").read_text())
+    service = yaml.safe_load((deploy / "service.yaml").read_text())
+    kustomization = yaml.safe_load((deploy / "kustomization.yaml").read_text())
+    assert kustomization["resources"] == ["deployment.yaml", "service.yaml"]
+    pod = deployment["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["ports"] == [{"name": "http", "containerPort": port, "protocol": "TCP"}]
+    assert {"name": "PORT", "value": str(port)} in container["env"]
+    for probe in ("livenessProbe", "readinessProbe"):
+        assert container[probe]["httpGet"] == {"path": "/healthz", "port": "http"}
+    security = container["securityContext"]
+    assert security["runAsUser"] == security["runAsGroup"] == 65532 and security["runAsNonRoot"]
+    assert security["readOnlyRootFilesystem"] and not security["allowPrivilegeEscalation"]
+    assert security["capabilities"] == {"drop": ["ALL"]}
+    assert security["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert container["resources"]["requests"] and container["resources"]["limits"]
+    shutdown = re.search(r"shutdownTimeout = (\d+) \* time.Second", (root / "main.go").read_text())
+    assert shutdown and pod["terminationGracePeriodSeconds"] > int(shutdown.group(1))
+    assert service["spec"]["ports"][0]["targetPort"] == "http"
+    assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
+    assert "USER 65532:65532" in (root / "Dockerfile").read_text()
+    low_port = any(
+        s["name"] == "net.ipv4.ip_unprivileged_port_start" for s in pod["securityContext"].get("sysctls", [])
+    )
+    assert low_port == (port < 1024)
+    assert container["name"] == app and len(app) <= 63
+
+
+def test_compose_runs_hardened(project: tuple[Path, dict[str, Any]]) -> None:
+    """compose.yaml: read-only root, no capabilities, no-new-privileges, the image's user and healthcheck."""
+    root, answers = project
+    if not answers["with_compose"]:
+        return
+    service = yaml.safe_load((root / "compose.yaml").read_text())["services"][answers["app_name"]]
+    assert service["read_only"] is True and service["cap_drop"] == ["ALL"]
+    assert service["security_opt"] == ["no-new-privileges:true"] and service["user"] == "65532:65532"
+    assert service["healthcheck"]["test"] == ["CMD", f"/usr/local/bin/{answers['app_name']}", "-healthcheck"]
+
+
+def test_workflow_pins_actions_by_commit_and_grants_least(project: tuple[Path, dict[str, Any]]) -> None:
+    root, answers = project
+    if not answers["with_ci"]:
+        return
+    text = (root / ".github/workflows/ci.yml").read_text()
+    workflow = yaml.safe_load(text)
+    assert workflow["permissions"] == {} and workflow["concurrency"]["cancel-in-progress"] is True
+    uses = re.findall(r"uses: (\S+)@(\S+) # (v\d+\.\d+\.\d+)", text)
+    assert len(uses) == text.count("uses:") >= 3
+    assert all(re.fullmatch(r"[0-9a-f]{40}", sha) for _, sha, _ in uses)
+    for job in workflow["jobs"].values():
+        assert job["permissions"] == {"contents": "read"}
+        for step in job["steps"]:
+            if step.get("uses", "").startswith("actions/checkout@"):
+                assert step["with"]["persist-credentials"] is False
+    assert "make smoke" in text and "shellcheck scripts/*.sh" in text

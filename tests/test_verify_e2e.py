@@ -40,6 +40,10 @@ def assert_real_docker_numbers(report: dict[str, Any], docker_client: Any, image
     assert 0 < report["stop_seconds"] < verify.STOP_LIMIT_SECONDS
     assert report["stop_exit_code"] == 0
     assert report["user"] and report["user"] != "0"
+    assert (
+        "ran hardened: read-only root filesystem, all capabilities dropped, no-new-privileges"
+        in report["checks"]
+    )
 
 
 def test_copier_copy_trust_builds_and_smoke_tests(
@@ -251,7 +255,7 @@ def test_verbose_streams_the_build_log_and_quiet_prints_only_the_result(
     loud = gostarter("verify", str(project), "--verify", "docker", "--verbose")
     assert loud.returncode == 0, loud.stderr
     assert "[internal] load build definition from Dockerfile" in loud.stderr
-    assert any(line.startswith("#") and "loud:dev" in line for line in loud.stderr.splitlines())
+    assert any(line.startswith("#") and "loud:verify-" in line for line in loud.stderr.splitlines())
     quiet = gostarter("verify", str(project), "--verify", "docker", "--quiet")
     assert quiet.returncode == 0 and quiet.stderr == ""
     assert quiet.stdout.count("\n") == 1 and quiet.stdout.startswith("verification passed (docker)")
@@ -318,10 +322,11 @@ def test_a_container_that_exits_at_once_is_reported_with_its_logs(
     main_go = project / "main.go"
     main_go.write_text(
         main_go.read_text().replace(
-            "flag.Parse()\n",
-            'flag.Parse()\n\tfmt.Fprintln(os.Stderr, "no config, giving up")\n\tos.Exit(3)\n',
+            "func main() {\n",
+            'func main() {\n\tfmt.Fprintln(os.Stderr, "no config, giving up")\n\tos.Exit(3)\n',
         )
     )
+    assert "giving up" in main_go.read_text()
     done = gostarter("verify", str(project), "--verify", "docker", "--rm-image")
     assert done.returncode == 1, done.stdout + done.stderr
     assert "exited with code 3 before answering" in done.stderr
