@@ -275,19 +275,6 @@ def test_unfetchable_base_image_is_named_with_the_way_out(
     assert "--data builder_image=" in done.stderr and "Traceback" not in done.stderr
 
 
-def test_copier_task_without_gostarters_dependencies_keeps_the_project(tmp_path: Path) -> None:
-    """Copier installed without gostarter's dependencies: the task says so and the project stays."""
-    shadow = tmp_path / "shadow" / "tomli_w"
-    shadow.mkdir(parents=True)
-    (shadow / "__init__.py").write_text("raise ImportError('no tomli_w here', name='tomli_w')\n")
-    dest = tmp_path / "nodeps"
-    argv = [sys.executable, "-m", "copier", "copy", "--trust", "--defaults", "--vcs-ref", "HEAD"]
-    done = run([*argv, str(ROOT), str(dest)], env={**os.environ, "PYTHONPATH": str(shadow.parent)})
-    assert done.returncode == 0, done.stderr
-    assert "verification skipped: tomli_w is not installed beside Copier" in done.stderr
-    assert (dest / "main.go").is_file()
-
-
 SECRETS = ["config/.env", ".env.local", "certs/server.pem", "deploy/keys/tls.key", "home/.ssh/id_rsa",
            "a/b/id_ed25519.pub", "x/.netrc"]  # fmt: skip
 
