@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from generator import __version__, presets, render, verify
+from generator import __version__, lifecycle, presets, render, verify
 from generator.console import Progress
 from generator.errors import ExitCode, GostarterError, Terminated, UsageError, exit_codes_help
 
@@ -117,11 +117,85 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return _exit_code(_verify_and_report(Path(args.dir), args))
 
 
+def _changes_table(drift: lifecycle.Drift) -> str:
+    lines = [f"{drift.project.name}: template {drift.current} -> {drift.newest}"]
+    width = max((len(change.path) for change in drift.changes), default=0)
+    lines += [f"  {change.path:<{width}}  {change.status}" for change in drift.changes]
+    if not drift.changes:
+        lines.append("  (no file changes)")
+    return "\n".join(lines)
+
+
 def cmd_update(args: argparse.Namespace) -> int:
-    project = Path(args.dir)
+    project = Path(args.dir).resolve()
+    if args.dry_run:
+        return _update_dry_run(project, args)
+    lifecycle.recorded(project)  # a usage error before anything else
+    uncommitted = lifecycle.dirty(project)
+    if uncommitted:
+        shown = ", ".join(uncommitted[:5]) + (", ..." if len(uncommitted) > 5 else "")
+        raise UsageError(
+            f"{project} has uncommitted changes ({shown}); nothing was updated",
+            hint="commit or stash them first, so that the update can be reviewed and undone with git",
+        )
     interactive = not args.defaults and sys.stdin.isatty()
     render.update(project, interactive=interactive, quiet=args.quiet, trust=args.trust)
+    conflicts = lifecycle.conflicted(project)
+    if conflicts:
+        print(
+            f"gostarter: the update left conflicts in {', '.join(conflicts)}: both sides are in the file "
+            "between <<<<<<< before updating and >>>>>>> after updating; resolve them, then "
+            f"`gostarter verify {_shown(project)}`",
+            file=sys.stderr,
+        )
+        return ExitCode.FAILURE
     return _exit_code(_verify_and_report(project, args))
+
+
+def _update_dry_run(project: Path, args: argparse.Namespace) -> int:
+    """The update on a throwaway copy, verified there; the project stays byte for byte as it was."""
+    lifecycle.recorded(project)
+    with lifecycle.throwaway_copy(project) as copy:
+        drift = lifecycle.preview(project, copy, trust=args.trust)
+        print(
+            _changes_table(drift)
+            if drift.behind
+            else f"{project.name}: template {drift.current} is the newest"
+        )
+        args.rm_image = True  # a preview image must not replace the project's own APP:dev
+        result = _verify_and_report(copy, args) if drift.behind else None
+    if drift.count("conflict"):
+        print(f"gostarter: the update would leave {drift.count('conflict')} conflict(s)", file=sys.stderr)
+        return ExitCode.FAILURE
+    return _exit_code(result) if result is not None else ExitCode.SUCCESS
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    drifts, failed = [], False
+    for directory in args.dirs or ["."]:
+        try:
+            drift = lifecycle.check(Path(directory), trust=args.trust)
+        except GostarterError as err:
+            _error(f"{directory}: {err.message}", err.hint)
+            failed = True
+            continue
+        drifts.append(drift)
+        if drift.behind:
+            counts = ", ".join(f"{drift.count(s)} {s}" for s in lifecycle.STATUSES if drift.count(s))
+            files = ", ".join(change.path for change in drift.changes)
+            print(f"{directory}: behind, {drift.current} -> {drift.newest}: {counts or 'no file changes'}"
+                  + (f" ({files})" if files else ""))  # fmt: skip
+        else:
+            print(f"{directory}: current ({drift.current})")
+    behind = sum(drift.behind for drift in drifts)
+    if len(args.dirs) > 1:
+        print(f"{len(drifts)} checked: {behind} behind, {len(drifts) - behind} current"
+              + (f"; {len(args.dirs) - len(drifts)} could not be checked" if failed else ""))  # fmt: skip
+    if args.report:
+        lifecycle.write_report(drifts, Path(args.report))
+    if failed:
+        return ExitCode.USAGE
+    return ExitCode.FAILURE if behind else ExitCode.SUCCESS
 
 
 def cmd_preset_init(args: argparse.Namespace) -> int:
@@ -200,7 +274,11 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--version", action="version", version=f"gostarter {__version__}")
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"gostarter {__version__} (template {render.Template.resolve().version()})",
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     new = _command(
@@ -223,15 +301,20 @@ def build_parser() -> argparse.ArgumentParser:
     _add_verify_options(new)
     new.set_defaults(handler=cmd_new)
 
-    check = _command(commands, "verify", "verify an existing generated project")
-    _add_dir(check)
-    _add_verify_options(check)
-    check.set_defaults(handler=cmd_verify)
+    verify_ = _command(commands, "verify", "verify an existing generated project")
+    _add_dir(verify_)
+    _add_verify_options(verify_)
+    verify_.set_defaults(handler=cmd_verify)
 
     update = _command(commands, "update", "copier update a generated project, then verify it")
     _add_dir(update)
     update.add_argument(
         "--defaults", action="store_true", help="ask nothing new: keep answers, take defaults"
+    )
+    update.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="update a throwaway copy, classify every file, verify the copy, change nothing",
     )
     update.add_argument(
         "--trust",
@@ -241,6 +324,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_verify_options(update)
     update.set_defaults(handler=cmd_update)
+
+    check = _command(
+        commands,
+        "check",
+        "say which projects are behind their template and what an update would change",
+        "For each DIR: the template version it records, the newest one, and the files an update "
+        "would change (updated, conflict, added, removed), without touching it. Exit 1 when any is behind.",
+    )
+    check.add_argument("dirs", nargs="*", metavar="DIR", help="generated projects (default: .)")
+    check.add_argument("--report", metavar="FILE", help="write the findings as TOML")
+    check.add_argument("--trust", action="store_true", help="run the template's migrations in the preview")
+    check.set_defaults(handler=cmd_check)
 
     preset = commands.add_parser("preset", help="write or show an organisation preset")
     preset_commands = preset.add_subparsers(dest="preset_command", metavar="ACTION", required=True)

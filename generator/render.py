@@ -27,6 +27,7 @@ import copier
 import jinja2
 from copier.errors import CopierError, UnsafeTemplateError
 
+from generator import __version__
 from generator.errors import DestinationError, InvalidAnswerError, RenderError, UsageError
 from generator.project import ANSWERS_FILE, read_answers
 
@@ -66,6 +67,15 @@ class Template:
         if (checkout / "copier.yml").is_file():
             return cls(str(checkout), "HEAD" if (checkout / ".git").exists() else None)
         return cls(str(PACKAGE_DIR / "_template"))
+
+    def version(self) -> str:
+        """This template's version: its checkout's `git describe`, else the package's."""
+        if self.vcs_ref is not None:
+            argv = ["git", "-C", self.src, "describe", "--tags", "--always", "--dirty"]
+            described = subprocess.run(argv, capture_output=True, text=True, check=False)
+            if described.returncode == 0 and described.stdout.strip():
+                return described.stdout.strip()
+        return __version__
 
 
 _FORK_HINT = "fix the template (or report it to whoever maintains it); nothing was written"
@@ -342,7 +352,9 @@ def _shipped_template(src: str) -> bool:
         return False
 
 
-def update(project: Path, *, interactive: bool, quiet: bool, trust: bool = False) -> None:
+def update(
+    project: Path, *, interactive: bool, quiet: bool, trust: bool = False, run_tasks: bool = True
+) -> None:
     """Bring a generated project up to the newest template version (copier update).
 
     A template's tasks and migrations run only for a template the user trusts:
@@ -356,7 +368,8 @@ def update(project: Path, *, interactive: bool, quiet: bool, trust: bool = False
     src = answers.get("_src_path")
     if not isinstance(src, str) or not src.strip():
         raise UsageError(f"{project / ANSWERS_FILE} names no template (_src_path)")
-    try:
+
+    def run(unsafe: bool) -> None:
         with _copier_errors(""):
             copier.run_update(
                 project,
@@ -364,18 +377,40 @@ def update(project: Path, *, interactive: bool, quiet: bool, trust: bool = False
                 overwrite=True,
                 skip_answered=True,
                 quiet=quiet,
-                unsafe=trust or _shipped_template(src),
+                unsafe=unsafe,
+                skip_tasks=not run_tasks,
             )
-    except UnsafeTemplateError:
+
+    try:
+        try:
+            run(trust or _shipped_template(src) or (not run_tasks and src in _TASKS_ONLY))
+        except UnsafeTemplateError as err:
+            # A preview skips tasks, so tasks alone put nothing at risk; migrations would run.
+            if run_tasks or _unsafe_features(err) != {"tasks"}:
+                raise
+            _TASKS_ONLY.add(src)  # the next preview of this template need not ask again
+            run(True)
+    except UnsafeTemplateError as err:
         raise UsageError(
-            f"the template {src} (named in {project / ANSWERS_FILE}) has tasks or migrations, "
-            "and gostarter runs them only for a template you trust; nothing was changed",
+            f"the template {src} (named in {project / ANSWERS_FILE}) has "
+            f"{' and '.join(sorted(_unsafe_features(err)))}, and gostarter runs them only for a template "
+            "you trust; nothing was changed",
             hint="if you trust it, pass --trust, or add its location to `trust:` in Copier's settings "
             "file (~/.config/copier/settings.yml, or $COPIER_SETTINGS_PATH)",
         ) from None
     except KeyboardInterrupt:
         _roll_back(project)
         raise
+
+
+# Templates whose only unsafe feature is tasks, learnt in this process (previews skip tasks).
+_TASKS_ONLY: set[str] = set()
+
+
+def _unsafe_features(err: UnsafeTemplateError) -> set[str]:
+    """The features Copier named: tasks, migrations, jinja_extensions."""
+    listed = re.search(r"features?: ([^.\n]*)", str(err))
+    return {name.strip() for name in listed.group(1).split(",")} if listed else {"unknown features"}
 
 
 def _roll_back(project: Path) -> None:

@@ -71,6 +71,6 @@ def test_a_hostile_answers_file_runs_nothing(tmp_path: Path) -> None:
     before = snapshot(project)
 
     done = gostarter("update", str(project), "--defaults", "--verify", "none")
-    assert_clean_error(done, 2, "has tasks or migrations", "--trust")
+    assert_clean_error(done, 2, "has tasks, and gostarter runs them only", "--trust")
     assert not marker.exists(), "the hostile template's task ran"
     assert snapshot(project) == before

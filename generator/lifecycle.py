@@ -1,0 +1,203 @@
+"""The template lifecycle of generated projects: which version they have, what an update would change.
+
+`check` and `preview` run the real update (Copier's three-way merge) on a
+throwaway copy of the project, so what they report is exactly what `update`
+would do; the project itself is never touched. Classification compares the
+copy with the project file by file.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import tomli_w
+from packaging.version import InvalidVersion, Version
+
+from generator import render
+from generator.errors import GostarterError, UsageError
+from generator.project import ANSWERS_FILE, read_answers
+
+# What Copier writes around a conflict it could not merge (its "inline" mode).
+CONFLICT_MARKERS = ("<<<<<<< before updating", ">>>>>>> after updating")
+STATUSES = ("updated", "conflict", "added", "removed")
+_GIT = ["git", "-c", "user.name=gostarter", "-c", "user.email=gostarter@localhost"]
+_GIT += ["-c", "commit.gpgsign=false"]
+
+
+@dataclass(frozen=True)
+class FileChange:
+    path: str
+    status: str  # one of STATUSES
+
+
+@dataclass
+class Drift:
+    """Where a project stands against its template."""
+
+    project: Path
+    source: str
+    current: str
+    newest: str
+    changes: list[FileChange] = field(default_factory=list)
+
+    @property
+    def behind(self) -> bool:
+        return _version(self.newest) > _version(self.current)
+
+    def count(self, status: str) -> int:
+        return sum(1 for change in self.changes if change.status == status)
+
+
+def _version(text: str) -> Version:
+    try:
+        return Version(text)
+    except InvalidVersion:
+        return Version("0")
+
+
+def _git(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*_GIT, *args], cwd=cwd, capture_output=True, text=True, check=False)
+
+
+def newest_version(source: str) -> str:
+    """The highest PEP 440 release tag of the template at `source` (what Copier and Renovate compare)."""
+    argv = ["git", "ls-remote", "--tags", "--refs", source]
+    listed = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+    if listed.returncode != 0:
+        last = (listed.stderr.strip().splitlines() or [f"exit {listed.returncode}"])[-1]
+        raise UsageError(f"cannot reach the template {source}: {last}")
+    versions = []
+    for line in listed.stdout.splitlines():
+        tag = line.rsplit("refs/tags/", 1)[-1]
+        try:
+            version = Version(tag)
+        except InvalidVersion:
+            continue
+        if not version.is_prerelease:
+            versions.append((version, tag))
+    if not versions:
+        raise UsageError(f"the template {source} has no version tag (PEP 440, e.g. 1.2.0)")
+    return max(versions)[1]
+
+
+def recorded(project: Path) -> tuple[str, str]:
+    """The template source and version a project records."""
+    answers = read_answers(project)
+    source, commit = answers.get("_src_path"), answers.get("_commit")
+    if not isinstance(source, str) or not source:
+        raise UsageError(f"{project / ANSWERS_FILE} names no template (_src_path)")
+    return source, str(commit or "")
+
+
+@contextmanager
+def throwaway_copy(project: Path) -> Iterator[Path]:
+    """A copy of the project as a clean git work tree (uncommitted edits committed in the copy)."""
+    with tempfile.TemporaryDirectory(prefix="gostarter-preview-") as tmp:
+        copy = Path(tmp) / project.name
+        shutil.copytree(project, copy, symlinks=True)
+        if not (copy / ".git").exists():
+            _git(copy, "init", "-q")
+        _git(copy, "add", "-A")
+        _git(copy, "commit", "-q", "--no-verify", "-m", "gostarter preview: the project as it is")
+        yield copy
+
+
+def _files(root: Path) -> dict[str, Path]:
+    return {
+        str(path.relative_to(root)): path
+        for path in root.rglob("*")
+        if path.is_file() and ".git" not in path.relative_to(root).parts
+    }
+
+
+def conflicted(root: Path) -> list[str]:
+    """Files with Copier's conflict markers, and .rej files, under `root`."""
+    found = []
+    for name, path in sorted(_files(root).items()):
+        if name.endswith(".rej"):
+            found.append(name)
+            continue
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (UnicodeDecodeError, OSError):
+            continue
+        if all(marker in text for marker in CONFLICT_MARKERS):
+            found.append(name)
+    return found
+
+
+def classify(before: Path, after: Path) -> list[FileChange]:
+    """What changed from `before` to `after`, file by file (the answers file aside)."""
+    old, new = _files(before), _files(after)
+    conflicts = set(conflicted(after))
+    changes = []
+    for name in sorted(set(old) | set(new)):
+        if name == ANSWERS_FILE:
+            continue
+        if name in conflicts:
+            changes.append(FileChange(name, "conflict"))
+        elif name not in old:
+            changes.append(FileChange(name, "added"))
+        elif name not in new:
+            changes.append(FileChange(name, "removed"))
+        elif old[name].read_bytes() != new[name].read_bytes():
+            changes.append(FileChange(name, "updated"))
+    return changes
+
+
+def preview(project: Path, copy: Path, *, trust: bool) -> Drift:
+    """Update `copy` (a throwaway copy of `project`) to the newest version and say what changed."""
+    source, current = recorded(project)
+    newest = newest_version(source)
+    drift = Drift(project, source, current, newest)
+    if drift.behind:
+        render.update(copy, interactive=False, quiet=True, trust=trust, run_tasks=False)
+        drift.changes = classify(project, copy)
+    return drift
+
+
+def check(project: Path, *, trust: bool) -> Drift:
+    """Where `project` stands, without touching it."""
+    project = project.resolve()
+    recorded(project)  # a usage error before any copy
+    with throwaway_copy(project) as copy:
+        return preview(project, copy, trust=trust)
+
+
+def dirty(project: Path) -> list[str]:
+    """Uncommitted paths of a git work tree (empty when clean or not a git repository)."""
+    status = _git(project, "status", "--porcelain")
+    return [line[3:] for line in status.stdout.splitlines()] if status.returncode == 0 else []
+
+
+def write_report(drifts: list[Drift], path: Path) -> None:
+    """The findings of `check` as TOML."""
+    projects = [
+        {
+            "project": str(drift.project),
+            "source": drift.source,
+            "current": drift.current,
+            "newest": drift.newest,
+            "behind": drift.behind,
+            "changes": [{"path": change.path, "status": change.status} for change in drift.changes],
+        }
+        for drift in drifts
+    ]
+    behind = sum(drift.behind for drift in drifts)
+    document = {
+        "checked": len(drifts),
+        "behind": behind,
+        "current": len(drifts) - behind,
+        "projects": projects,
+    }
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(tomli_w.dumps(document), encoding="utf-8")
+    except OSError as err:
+        raise GostarterError(f"cannot write the report {path}: {err.strerror}") from None

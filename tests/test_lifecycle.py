@@ -1,0 +1,205 @@
+"""The template lifecycle of a fleet: check, update --dry-run, update, conflicts, dirty trees.
+
+A temporary git repository made from the working tree stands for the
+organisation's template: tagged 1.0.0, then changed and tagged 1.1.0.
+"""
+
+from __future__ import annotations
+
+import time
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from generator import lifecycle
+from tests.helpers import (
+    ROOT,
+    assert_clean_error,
+    copy_template,
+    git,
+    gostarter,
+    gostarter_process,
+    snapshot,
+)
+
+NEW_TARGET = "\nversion: # @HELP print the version the binary would carry\n\t@echo $(VERSION)\n"
+OWNER_MAIN = "\n// Owner's note: the payments team owns this service.\n"
+OWNER_MAKEFILE_LINE = "# Owner: payments team, see the runbook.\n"
+
+
+@pytest.fixture
+def template_repo(tmp_path: Path) -> Path:
+    """The template at 1.0.0; `release_1_1(repo)` makes 1.1.0."""
+    repo = copy_template(tmp_path / "template")
+    git(repo, "init", "-q")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "1.0.0")
+    git(repo, "tag", "1.0.0")
+    return repo
+
+
+def release_1_1(repo: Path) -> None:
+    """A new Makefile target and a new file, as a platform team would ship them."""
+    makefile = repo / "template" / "Makefile.jinja"
+    makefile.write_text(makefile.read_text() + NEW_TARGET)
+    (repo / "template" / "SECURITY.md").write_text("Report vulnerabilities to security@example.com.\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "1.1.0: version target, SECURITY.md")
+    git(repo, "tag", "1.1.0")
+
+
+def generate(repo: Path, dest: Path, data: dict[str, str] | None = None) -> Path:
+    args = [arg for key, value in (data or {}).items() for arg in ("--data", f"{key}={value}")]
+    done = gostarter("new", str(dest), "--template", str(repo), "--defaults", "--verify", "none", *args)
+    assert done.returncode == 0, done.stderr
+    git(dest, "init", "-q")
+    git(dest, "add", "-A")
+    git(dest, "commit", "-qm", "generated")
+    return dest
+
+
+def owner_edits(project: Path) -> None:
+    with (project / "main.go").open("a") as main_go:
+        main_go.write(OWNER_MAIN)
+    makefile = project / "Makefile"
+    makefile.write_text(OWNER_MAKEFILE_LINE + makefile.read_text())
+    git(project, "commit", "-qam", "owner's edits")
+
+
+def answers(project: Path) -> dict[str, Any]:
+    return yaml.safe_load((project / ".copier-answers.yml").read_text())
+
+
+def test_a_project_records_its_template_and_version(template_repo: Path, tmp_path: Path) -> None:
+    project = generate(template_repo, tmp_path / "svc")
+    recorded = answers(project)
+    assert recorded["_src_path"] == str(template_repo) and recorded["_commit"] == "1.0.0"
+    assert lifecycle.newest_version(str(template_repo)) == "1.0.0"
+
+
+def test_check_says_current_then_behind_and_touches_nothing(template_repo: Path, tmp_path: Path) -> None:
+    """Exit 0 while current; exit 1 naming 1.0.0 -> 1.1.0 and the files once a release is out."""
+    project = generate(template_repo, tmp_path / "svc")
+    owner_edits(project)
+    current = gostarter("check", str(project))
+    assert current.returncode == 0, current.stderr
+    assert "current (1.0.0)" in current.stdout
+
+    release_1_1(template_repo)
+    before = snapshot(project)
+    report = tmp_path / "check.toml"
+    behind = gostarter("check", str(project), "--report", str(report))
+    assert behind.returncode == 1, behind.stdout + behind.stderr
+    assert "behind, 1.0.0 -> 1.1.0" in behind.stdout
+    assert "1 updated, 1 added (Makefile, SECURITY.md)" in behind.stdout
+    assert snapshot(project) == before
+    data = tomllib.loads(report.read_text())
+    (found,) = data["projects"]
+    assert found["behind"] and found["newest"] == "1.1.0"
+    assert {"path": "SECURITY.md", "status": "added"} in found["changes"]
+    assert {"path": "Makefile", "status": "updated"} in found["changes"]
+
+
+def test_check_usage_errors(tmp_path: Path, template_repo: Path) -> None:
+    """Not a project, or a template that cannot be reached: exit 2, one line each."""
+    assert_clean_error(gostarter_process("check", str(tmp_path)), 2, "is not a generated project")
+    project = generate(template_repo, tmp_path / "svc")
+    text = (project / ".copier-answers.yml").read_text()
+    (project / ".copier-answers.yml").write_text(text.replace(str(template_repo), str(tmp_path / "gone")))
+    assert_clean_error(gostarter_process("check", str(project)), 2, "cannot reach the template")
+
+
+@pytest.mark.docker
+def test_dry_run_classifies_verifies_and_changes_nothing(
+    template_repo: Path, tmp_path: Path, image_answers: dict[str, str], no_leftovers: None
+) -> None:
+    project = generate(template_repo, tmp_path / "svc", {**image_answers, "app_name": "drysvc"})
+    owner_edits(project)
+    release_1_1(template_repo)
+    before = snapshot(project)
+    done = gostarter_process("update", str(project), "--dry-run", "--verify", "docker")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "svc: template 1.0.0 -> 1.1.0" in done.stdout
+    assert "Makefile     updated" in done.stdout and "SECURITY.md  added" in done.stdout
+    assert "verification passed (docker)" in done.stdout
+    assert snapshot(project) == before
+    assert answers(project)["_commit"] == "1.0.0"
+
+
+@pytest.mark.docker
+def test_update_keeps_the_owners_edits_and_verifies(
+    template_repo: Path, tmp_path: Path, image_answers: dict[str, str], no_leftovers: None
+) -> None:
+    project = generate(template_repo, tmp_path / "svc", {**image_answers, "app_name": "updsvc"})
+    owner_edits(project)
+    release_1_1(template_repo)
+    done = gostarter_process("update", str(project), "--defaults", "--trust", "--verify", "docker")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert OWNER_MAIN in (project / "main.go").read_text()
+    makefile = (project / "Makefile").read_text()
+    assert makefile.startswith(OWNER_MAKEFILE_LINE) and "print the version the binary would carry" in makefile
+    assert (project / "SECURITY.md").is_file()
+    assert answers(project)["_commit"] == "1.1.0"
+    assert "verification passed (docker)" in done.stdout
+
+
+def test_a_conflicting_edit_is_named_and_exits_1(template_repo: Path, tmp_path: Path) -> None:
+    """The owner changed the line the template changes: exit 1, the file named, both sides kept."""
+    project = generate(template_repo, tmp_path / "svc")
+    makefile = project / "Makefile"
+    makefile.write_text(makefile.read_text().replace("TAG       ?= dev", "TAG       ?= owners-tag"))
+    git(project, "commit", "-qam", "owner's tag")
+    template_makefile = template_repo / "template" / "Makefile.jinja"
+    template_makefile.write_text(
+        template_makefile.read_text().replace("TAG       ?= dev", "TAG       ?= latest-dev")
+    )
+    git(template_repo, "commit", "-qam", "1.1.0: another default tag")
+    git(template_repo, "tag", "1.1.0")
+    done = gostarter_process("update", str(project), "--defaults", "--trust", "--verify", "none")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "the update left conflicts in Makefile" in done.stderr
+    text = makefile.read_text()
+    assert "owners-tag" in text and "latest-dev" in text and "<<<<<<< before updating" in text
+
+
+def test_a_dirty_tree_is_refused_untouched(template_repo: Path, tmp_path: Path) -> None:
+    project = generate(template_repo, tmp_path / "svc")
+    release_1_1(template_repo)
+    with (project / "main.go").open("a") as main_go:
+        main_go.write(OWNER_MAIN)
+    before = snapshot(project)
+    done = gostarter_process("update", str(project), "--defaults", "--trust", "--verify", "none")
+    assert_clean_error(done, 2, "has uncommitted changes (main.go)", "commit or stash")
+    assert snapshot(project) == before
+
+
+def test_check_over_twenty_services_in_one_run(template_repo: Path, tmp_path: Path) -> None:
+    """A platform team checks a whole checkout of services: one line each and a total."""
+    projects = [
+        generate(template_repo, tmp_path / f"svc{i:02}", {"app_name": f"svc{i:02}"}) for i in range(20)
+    ]
+    release_1_1(template_repo)
+    for project in projects[:5]:  # five already updated
+        done = gostarter("update", str(project), "--defaults", "--trust", "--verify", "none")
+        assert done.returncode == 0, done.stderr
+        git(project, "add", "-A")
+        git(project, "commit", "-qm", "update to 1.1.0")
+    started = time.monotonic()
+    done = gostarter("check", *map(str, projects))
+    elapsed = time.monotonic() - started
+    assert done.returncode == 1
+    lines = done.stdout.splitlines()
+    assert len(lines) == 21 and lines[-1] == "20 checked: 15 behind, 5 current"
+    assert sum("behind, 1.0.0 -> 1.1.0" in line for line in lines) == 15
+    print(f"check of 20 services: {elapsed:.1f} s, {elapsed / 20:.2f} s per service")
+
+
+def test_version_prints_the_package_and_the_template(capsys: pytest.CaptureFixture[str]) -> None:
+    done = gostarter("--version")
+    package = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert done.returncode == 0 and done.stdout.startswith(f"gostarter {package} (template ")
+    changelog = (ROOT / "CHANGELOG.md").read_text()
+    assert f"\n## {package}\n" in changelog, "CHANGELOG has no entry for the package version"
