@@ -67,7 +67,7 @@ def _git(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 def newest_version(source: str) -> str:
     """The highest PEP 440 release tag of the template at `source` (what Copier and Renovate compare)."""
-    argv = ["git", "ls-remote", "--tags", "--refs", source]
+    argv = ["git", "ls-remote", "--tags", "--refs", git_url(source)]
     listed = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
     if listed.returncode != 0:
         last = (listed.stderr.strip().splitlines() or [f"exit {listed.returncode}"])[-1]
@@ -84,6 +84,16 @@ def newest_version(source: str) -> str:
     if not versions:
         raise UsageError(f"the template {source} has no version tag (PEP 440, e.g. 1.2.0)")
     return max(versions)[1]
+
+
+def git_url(source: str) -> str:
+    """What git itself accepts for a Copier template source (git+https://, gh:, gl:)."""
+    if source.startswith("git+"):
+        return source[4:]
+    for short, host in (("gh:", "https://github.com/"), ("gl:", "https://gitlab.com/")):
+        if source.startswith(short):
+            return host + source[len(short) :]
+    return source
 
 
 def recorded(project: Path) -> tuple[str, str]:

@@ -10,6 +10,7 @@ whether it was typed, passed with --data or read from a preset.
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import re
 import shutil
@@ -46,6 +47,13 @@ class Template:
 
     src: str
     vcs_ref: str | None = None
+    # For the copy bundled in a wheel: the template's canonical git URL, recorded
+    # in the answers file instead of this machine's site-packages path.
+    canonical: str | None = None
+
+    @property
+    def bundled(self) -> bool:
+        return Path(self.src) == PACKAGE_DIR / "_template"
 
     @classmethod
     def resolve(cls, src: str | None = None) -> Template:
@@ -66,7 +74,7 @@ class Template:
         checkout = PACKAGE_DIR.parent
         if (checkout / "copier.yml").is_file():
             return cls(str(checkout), "HEAD" if (checkout / ".git").exists() else None)
-        return cls(str(PACKAGE_DIR / "_template"))
+        return cls(str(PACKAGE_DIR / "_template"), canonical=canonical_source())
 
     def version(self) -> str:
         """This template's version: its checkout's `git describe`, else the package's."""
@@ -87,6 +95,44 @@ def _jinja_problem(err: jinja2.TemplateError) -> str:
     if isinstance(err, jinja2.TemplateSyntaxError) and err.lineno:
         return f"{err.filename or err.name or 'a template string'}:{err.lineno}: {message}"
     return message
+
+
+def canonical_source() -> str | None:
+    """The template's git URL, from the installed package's `Project-URL: Template` (pyproject's
+    [project.urls] Template), or $GOSTARTER_TEMPLATE_URL; None when neither says."""
+    from_env = os.environ.get("GOSTARTER_TEMPLATE_URL")
+    if from_env:
+        return from_env
+    try:
+        urls: list[str] = importlib.metadata.metadata("gostarter").get_all("Project-URL") or []
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    for entry in urls:
+        label, _, url = entry.partition(",")
+        if label.strip().lower() == "template" and url.strip():
+            return url.strip()
+    return None
+
+
+def _record_provenance(project: Path, template: Template) -> None:
+    """A project rendered from the bundled copy records the canonical source and the version tag,
+    never this machine's site-packages path (which no other machine could update from)."""
+    if not template.bundled:
+        return
+    path = project / ANSWERS_FILE
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    kept = [line for line in lines if not line.startswith(("_src_path:", "_commit:"))]
+    provenance = [f"_commit: {__version__}\n"]
+    if template.canonical:
+        provenance.append(f"_src_path: {template.canonical}\n")
+    else:
+        print(
+            "gostarter: note: this gostarter knows no URL for its template, so the project records none; "
+            "`gostarter update` will need one: set GOSTARTER_TEMPLATE_URL, or the preset's `template`",
+            file=sys.stderr,
+        )
+    first_answer = next((i for i, line in enumerate(kept) if not line.startswith("#")), len(kept))
+    path.write_text("".join(kept[:first_answer] + provenance + kept[first_answer:]), encoding="utf-8")
 
 
 @contextmanager
@@ -317,6 +363,7 @@ def render(
         questions = worker.template.questions_data
         _check_keys(questions, answers.preset, f" ({answers.preset_source})")
         _check_keys(questions, answers.data, " (from --data)")
+        _record_provenance(project, template)
         final = dest if dest is not None else Path.cwd().absolute() / str(worker.answers.combined["app_name"])
         _move_into_place(project, final)
         return final

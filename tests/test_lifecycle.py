@@ -6,6 +6,7 @@ organisation's template: tagged 1.0.0, then changed and tagged 1.1.0.
 
 from __future__ import annotations
 
+import sys
 import time
 import tomllib
 from pathlib import Path
@@ -22,6 +23,7 @@ from tests.helpers import (
     git,
     gostarter,
     gostarter_process,
+    run,
     snapshot,
 )
 
@@ -203,3 +205,45 @@ def test_version_prints_the_package_and_the_template(capsys: pytest.CaptureFixtu
     assert done.returncode == 0 and done.stdout.startswith(f"gostarter {package} (template ")
     changelog = (ROOT / "CHANGELOG.md").read_text()
     assert f"\n## {package}\n" in changelog, "CHANGELOG has no entry for the package version"
+
+
+def test_a_wheel_installed_gostarter_records_the_template_url_and_updates_from_it(
+    template_repo: Path, tmp_path: Path
+) -> None:
+    """A non-editable install: the project records the git URL and the version, no site-packages
+    path; a later release reaches it through that URL."""
+    pyproject = template_repo / "pyproject.toml"
+    url = f"git+file://{template_repo}"
+    text = pyproject.read_text().replace('version = "0.2.0"', 'version = "1.0.0"')
+    text = text.replace("# [project.urls]\n# Template = ", "[project.urls]\nTemplate = ", 1)
+    pyproject.write_text(text.replace('"git+https://git.example.com/platform/gostarter.git"', f'"{url}"', 1))
+    git(template_repo, "commit", "-qam", "1.0.0 with its URL")
+    git(template_repo, "tag", "-f", "1.0.0")
+    wheels = tmp_path / "dist"
+    built = run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(wheels), str(template_repo)]
+    )
+    assert built.returncode == 0, built.stderr[-2000:]
+    venv = tmp_path / "venv"
+    assert run([sys.executable, "-m", "venv", str(venv)]).returncode == 0
+    (wheel,) = wheels.glob("gostarter-1.0.0-*.whl")
+    installed = run([str(venv / "bin/pip"), "install", "--quiet", str(wheel)])
+    assert installed.returncode == 0, installed.stderr[-2000:]
+
+    cli = str(venv / "bin/gostarter")
+    done = run([cli, "new", str(tmp_path / "svc"), "--defaults", "--verify", "none"], cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    project = tmp_path / "svc"
+    recorded = answers(project)
+    assert recorded["_src_path"] == url and recorded["_commit"] == "1.0.0"
+    assert "site-packages" not in (project / ".copier-answers.yml").read_text()
+    git(project, "init", "-q")
+    git(project, "add", "-A")
+    git(project, "commit", "-qm", "generated")
+
+    release_1_1(template_repo)
+    check = run([cli, "check", str(project)])
+    assert check.returncode == 1 and "behind, 1.0.0 -> 1.1.0" in check.stdout, check.stdout + check.stderr
+    update = run([cli, "update", str(project), "--defaults", "--trust", "--verify", "none"])
+    assert update.returncode == 0, update.stderr
+    assert answers(project)["_commit"] == "1.1.0" and (project / "SECURITY.md").is_file()
