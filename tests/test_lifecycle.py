@@ -6,6 +6,8 @@ organisation's template: tagged 1.0.0, then changed and tagged 1.1.0.
 
 from __future__ import annotations
 
+import re
+import shutil
 import sys
 import time
 import tomllib
@@ -246,4 +248,43 @@ def test_a_wheel_installed_gostarter_records_the_template_url_and_updates_from_i
     assert check.returncode == 1 and "behind, 1.0.0 -> 1.1.0" in check.stdout, check.stdout + check.stderr
     update = run([cli, "update", str(project), "--defaults", "--trust", "--verify", "none"])
     assert update.returncode == 0, update.stderr
+    assert answers(project)["_commit"] == "1.1.0" and (project / "SECURITY.md").is_file()
+
+
+def test_the_shipped_migration_carries_a_renamed_answer_over_once(tmp_path: Path) -> None:
+    """A project from before 0.2.0 answered with_ci=false; updating renames the answer (the
+    workflow stays out) and the migration runs once, not again on the next update."""
+    repo = copy_template(tmp_path / "template")
+    config = repo / "copier.yml"
+    text = config.read_text().replace("with_github_actions", "with_ci")
+    config.write_text(re.sub(r"# =+ migrations\n.*?(?=# =+ hidden answers)", "", text, flags=re.S))
+    assert "_migrations" not in config.read_text()
+    old_dir = repo / "template" / "{% if with_ci %}.github{% endif %}"
+    (repo / "template" / "{% if with_github_actions %}.github{% endif %}").rename(old_dir)
+    git(repo, "init", "-q")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "0.1.0")
+    git(repo, "tag", "0.1.0")
+    project = generate(repo, tmp_path / "svc", {"with_ci": "false"})
+    assert answers(project)["with_ci"] is False and not (project / ".github").exists()
+
+    shutil.rmtree(old_dir)
+    shutil.copytree(ROOT / "template", repo / "template", dirs_exist_ok=True)
+    shutil.copy(ROOT / "copier.yml", config)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "0.2.0")
+    git(repo, "tag", "0.2.0")
+    first = gostarter_process("update", str(project), "--defaults", "--trust", "--verify", "none")
+    assert first.returncode == 0, first.stderr
+    assert first.stderr.count("the answer with_ci is now called with_github_actions") == 1
+    recorded = answers(project)
+    assert recorded["with_github_actions"] is False and "with_ci" not in recorded
+    assert not (project / ".github").exists(), "the old answer was lost: the workflow came back"
+    git(project, "add", "-A")
+    git(project, "commit", "-qm", "0.2.0")
+
+    release_1_1(repo)  # a later release: the migration is behind us
+    second = gostarter_process("update", str(project), "--defaults", "--trust", "--verify", "none")
+    assert second.returncode == 0, second.stderr
+    assert "is now called" not in second.stderr
     assert answers(project)["_commit"] == "1.1.0" and (project / "SECURITY.md").is_file()

@@ -6,7 +6,7 @@ import sys
 
 from tests.helpers import ROOT, run
 
-SOURCES = ["generator", "tests", "hooks", "bench"]
+SOURCES = ["generator", "tests", "hooks", "bench", "migrations"]
 
 
 def test_ruff_lint_and_format() -> None:

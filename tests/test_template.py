@@ -35,7 +35,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "go1.24": {"go_version": "1.24", "with_k8s": True},
     "go1.25": {"go_version": "1.25"},
     "distroless-base-go1.26": {"runtime_base": "distroless-base", "go_version": "1.26"},
-    "no-extras": {"with_compose": False, "with_ci": False, "app_name": "bare"},
+    "no-extras": {"with_compose": False, "with_github_actions": False, "app_name": "bare"},
     "longest-name-go1.27.3": {"app_name": LONGEST_NAME, "go_version": "1.27.3", "with_k8s": True},
 }
 
@@ -122,7 +122,7 @@ def test_go_version_and_port_agree_everywhere(project: tuple[Path, dict[str, Any
         assert ports == [f"127.0.0.1:{port}:{port}"]
     else:
         assert not compose.exists()
-    assert (root / ".github/workflows/ci.yml").exists() == answers["with_ci"]
+    assert (root / ".github/workflows/ci.yml").exists() == answers["with_github_actions"]
     readme = (root / "README.md").read_text()
     assert f"default {port}" in readme and "/healthz" in readme and f"Go {go_version}" in readme
     assert "65532" in readme
@@ -193,7 +193,7 @@ def test_every_file_passes_its_ecosystems_linter(project: tuple[Path, dict[str, 
     """zizmor, the workflow and compose schemas, shellcheck, the Kubernetes schemas: zero findings."""
     root, answers = project
     checks = [["shellcheck", "--severity=style", "scripts/smoke.sh"]]
-    if answers["with_ci"]:
+    if answers["with_github_actions"]:
         checks += [
             ["zizmor", "--offline", "--persona=pedantic", ".github/workflows"],
             ["check-jsonschema", "--builtin-schema", "vendor.github-workflows", ".github/workflows/ci.yml"],
@@ -272,7 +272,7 @@ def test_compose_runs_hardened(project: tuple[Path, dict[str, Any]]) -> None:
 
 def test_workflow_pins_actions_by_commit_and_grants_least(project: tuple[Path, dict[str, Any]]) -> None:
     root, answers = project
-    if not answers["with_ci"]:
+    if not answers["with_github_actions"]:
         return
     text = (root / ".github/workflows/ci.yml").read_text()
     workflow = yaml.safe_load(text)

@@ -36,7 +36,7 @@ GOOD = {
     ],
     "runtime_image": ["scratch", "gcr.io/distroless/static-debian12:nonroot", "alpine:3.22"],
     "with_compose": ["true", "false", "yes", "no"],
-    "with_ci": ["true", "0"],
+    "with_github_actions": ["true", "0"],
     "verify": ["auto", "docker", "native", "none"],
 }
 
@@ -109,7 +109,7 @@ BAD = {
     ],
     "runtime_image": ["", "alpine:3.22 && sh", "-alpine", "scratch\n", "alpine:3.22\nRUN id"],
     "with_compose": ["maybe"],
-    "with_ci": ["sometimes"],
+    "with_github_actions": ["sometimes"],
     "verify": ["always", ""],
 }
 
