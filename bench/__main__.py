@@ -28,11 +28,12 @@ def main() -> int:
         help="runtime image for both projects",
     )
     parser.add_argument("--repeat", type=int, default=5, help="renders to take the median of (default 5)")
+    parser.add_argument("--fleet", type=int, default=20, help="services for the check timing (default 20)")
     parser.add_argument("--toml", metavar="FILE", default="bench.toml", help="where to write the figures")
     parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
     args = parser.parse_args()
-    if args.repeat < 1:
-        parser.error("--repeat must be at least 1")
+    if args.repeat < 1 or args.fleet < 1:
+        parser.error("--repeat and --fleet must be at least 1")
     warnings.simplefilter("ignore")  # Copier's DirtyLocalWarning on a working tree
     try:
         with tempfile.TemporaryDirectory(prefix="gostarter-bench-") as work:
@@ -42,6 +43,7 @@ def main() -> int:
                 repeat=args.repeat,
                 work=Path(work),
                 progress=Progress(),
+                fleet_size=args.fleet,
             )
     except GostarterError as err:
         print(f"bench: error: {err.message}", file=sys.stderr)

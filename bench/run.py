@@ -26,6 +26,7 @@ from typing import Any
 
 import tomli_w
 
+from bench.fleet import fleet_times
 from generator import verify
 from generator.console import Progress
 from generator.errors import GostarterError
@@ -87,6 +88,7 @@ TARGETS = {
     "render_median_seconds": ("render, median", "<", 1.0),
     "new_over_copier_ratio": ("gostarter new --verify none / copier copy, whole process", "<=", 1.15),
     "new_warm_seconds": ("second service, generate to verified", "<", 10.0),
+    "check_per_service_seconds": ("gostarter check, seconds per service (20 services)", "<=", 0.5),
 }
 
 
@@ -248,6 +250,9 @@ class Figures:
     stop_seconds: float
     new_cold_seconds: float
     new_warm_seconds: float
+    check_one_seconds: float
+    check_per_service_seconds: float
+    dry_run_seconds: float
 
     def targets_met(self) -> dict[str, bool]:
         met = {}
@@ -283,7 +288,15 @@ class Results:
         }
 
 
-def run(*, builder_image: str, runtime_image: str, repeat: int, work: Path, progress: Progress) -> Results:
+def run(
+    *,
+    builder_image: str,
+    runtime_image: str,
+    repeat: int,
+    work: Path,
+    progress: Progress,
+    fleet_size: int = 20,
+) -> Results:
     """Run every measurement once; the images it builds are removed whatever happens."""
     client = verify.docker_client()
     build = verify.find_build_command()
@@ -311,6 +324,9 @@ def run(*, builder_image: str, runtime_image: str, repeat: int, work: Path, prog
         new_cold = time_new(work / "first", "benchfirst", answers)
         progress.phase("gostarter new", "second service, warm")
         new_warm = time_new(work / "second", "benchsecond", answers)
+
+        progress.phase("fleet", f"gostarter check on 1 and {fleet_size} services, update --dry-run")
+        fleet = fleet_times(work, fleet_size)
     finally:
         progress.close()
         for image in (tutorial.image, generated.image):
@@ -326,6 +342,9 @@ def run(*, builder_image: str, runtime_image: str, repeat: int, work: Path, prog
         stop_seconds=generated.stop_seconds if generated.stop_exit_code == 0 else float("inf"),
         new_cold_seconds=new_cold,
         new_warm_seconds=new_warm,
+        check_one_seconds=fleet.check_one_seconds,
+        check_per_service_seconds=fleet.check_per_service_seconds,
+        dry_run_seconds=fleet.dry_run_seconds,
     )
     machine_info = {
         **machine(),
@@ -367,7 +386,9 @@ def table(run_results: Results) -> str:
         "",
         f"Render (median of {f['render_runs']}): {f['render_median_seconds'] * 1000:.0f} ms. "
         f"`gostarter new` to a passed docker verification: first service {f['new_cold_seconds']:.1f} s "
-        f"(cold caches), second {f['new_warm_seconds']:.1f} s.",
+        f"(cold caches), second {f['new_warm_seconds']:.1f} s. `gostarter check`: one service "
+        f"{f['check_one_seconds']:.2f} s, {f['check_per_service_seconds']:.2f} s per service over a fleet; "
+        f"`update --dry-run --verify none` {f['dry_run_seconds']:.2f} s.",
         "",
         "| target | figure | limit | met |",
         "|---|---|---|---|",

@@ -172,11 +172,9 @@ def _update_dry_run(project: Path, args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     drifts, failed = [], False
-    for directory in args.dirs or ["."]:
-        try:
-            drift = lifecycle.check(Path(directory), trust=args.trust)
-        except GostarterError as err:
-            _error(f"{directory}: {err.message}", err.hint)
+    for directory, drift in lifecycle.check_all([Path(d) for d in args.dirs or ["."]], trust=args.trust):
+        if isinstance(drift, GostarterError):
+            _error(f"{directory}: {drift.message}", drift.hint)
             failed = True
             continue
         drifts.append(drift)

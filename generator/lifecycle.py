@@ -8,8 +8,10 @@ copy with the project file by file.
 
 from __future__ import annotations
 
+import io
 import shutil
 import subprocess
+import tarfile
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import tomli_w
+import yaml
 from packaging.version import InvalidVersion, Version
 
 from generator import render
@@ -172,12 +175,129 @@ def preview(project: Path, copy: Path, *, trust: bool) -> Drift:
     return drift
 
 
-def check(project: Path, *, trust: bool) -> Drift:
-    """Where `project` stands, without touching it."""
-    project = project.resolve()
-    recorded(project)  # a usage error before any copy
-    with throwaway_copy(project) as copy:
-        return preview(project, copy, trust=trust)
+class _Sources:
+    """What one `check` command learns of each template source, once: its newest version, a
+    clone, and a plain tree of each version it needs."""
+
+    def __init__(self, work: Path) -> None:
+        self.work = work
+        self._newest: dict[str, str] = {}
+        self._clones: dict[str, Path] = {}
+
+    def newest(self, source: str) -> str:
+        if source not in self._newest:
+            self._newest[source] = newest_version(source)
+        return self._newest[source]
+
+    def tree(self, source: str, version: str) -> Path:
+        """The template at `version` as a plain directory (Copier renders it without cloning)."""
+        if source not in self._clones:
+            clone = self.work / f"clone{len(self._clones)}"
+            cloned = _git(self.work, "clone", "--quiet", "--no-checkout", git_url(source), str(clone))
+            if cloned.returncode != 0:
+                raise UsageError(f"cannot clone the template {source}: {cloned.stderr.strip()[-200:]}")
+            self._clones[source] = clone
+        clone = self._clones[source]
+        tree = clone.parent / f"{clone.name}-{version}"
+        if not tree.is_dir():
+            tree.mkdir()
+            archive = subprocess.run(
+                ["git", "-C", str(clone), "archive", "--format=tar", version],
+                capture_output=True,
+                check=False,
+            )
+            if archive.returncode != 0:
+                raise UsageError(f"the template {source} has no version {version}")
+            with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+                tar.extractall(tree, filter="data")
+        return tree
+
+
+class _Inexact(Exception):
+    """The prediction cannot stand in for the real update here (migrations, extensions, an error)."""
+
+
+def _migrations_between(tree: Path, old: str, new: str) -> bool:
+    config = next((tree / name for name in ("copier.yml", "copier.yaml") if (tree / name).is_file()), None)
+    data = yaml.safe_load(config.read_text(encoding="utf-8")) if config else {}
+    for migration in (data or {}).get("_migrations") or []:
+        version = migration.get("version") if isinstance(migration, dict) else None
+        if version is None or _version(old) < _version(str(version)) <= _version(new):
+            return True
+    return False
+
+
+def _merges_cleanly(mine: Path, base: Path, theirs: Path) -> bool:
+    merged = subprocess.run(
+        ["git", "merge-file", "-p", "--quiet", str(mine), str(base), str(theirs)],
+        capture_output=True,
+        check=False,
+    )
+    return merged.returncode == 0
+
+
+def predict(project: Path, old_tree: Path, new_tree: Path, drift: Drift, work: Path) -> list[FileChange]:
+    """The files an update would change, by three-way comparison of the project with the old and
+    the new version rendered from its answers: what Copier's update does, without its clones."""
+    if _migrations_between(new_tree, drift.current, drift.newest):
+        raise _Inexact("migrations run between these versions")
+    answers = {key: value for key, value in read_answers(project).items() if not key.startswith("_")}
+    old_dir, new_dir = work / "old", work / "new"
+    try:
+        render.render_version(old_tree, old_dir, answers)
+        render.render_version(new_tree, new_dir, answers)
+    except GostarterError as err:
+        raise _Inexact(err.message) from None
+    old, new, mine = _files(old_dir), _files(new_dir), _files(project)
+    changes = []
+    for name in sorted(set(old) | set(new)):
+        if name == ANSWERS_FILE or (name in old and name in new and _same(old[name], new[name])):
+            continue  # the template did not change it
+        if name not in new:
+            if name in mine:
+                changes.append(FileChange(name, "removed"))
+        elif name not in mine:
+            changes.append(FileChange(name, "added"))
+        elif _same(mine[name], new[name]):
+            continue
+        elif name in old and (
+            _same(mine[name], old[name]) or _merges_cleanly(mine[name], old[name], new[name])
+        ):
+            changes.append(FileChange(name, "updated"))
+        else:
+            changes.append(FileChange(name, "conflict"))
+    return changes
+
+
+def _same(a: Path, b: Path) -> bool:
+    return a.read_bytes() == b.read_bytes()
+
+
+def check_all(projects: list[Path], *, trust: bool) -> Iterator[tuple[Path, Drift | GostarterError]]:
+    """Where each project stands, without touching any: each template is listed and cloned once,
+    and each project's update is predicted from two renders; where the prediction cannot stand in
+    (migrations, extensions), the real update runs on a throwaway copy."""
+    with tempfile.TemporaryDirectory(prefix="gostarter-check-") as tmp:
+        sources = _Sources(Path(tmp))
+        for index, project in enumerate(projects):
+            try:
+                yield project, _check(project.resolve(), sources, Path(tmp) / f"p{index}", trust=trust)
+            except GostarterError as err:
+                yield project, err
+
+
+def _check(project: Path, sources: _Sources, work: Path, *, trust: bool) -> Drift:
+    source, current = recorded(project)
+    drift = Drift(project, source, current, sources.newest(source))
+    if not drift.behind:
+        return drift
+    try:
+        old_tree, new_tree = sources.tree(source, current), sources.tree(source, drift.newest)
+        drift.changes = predict(project, old_tree, new_tree, drift, work)
+    except _Inexact:
+        with throwaway_copy(project) as copy:
+            return preview(project, copy, trust=trust)
+    return drift
 
 
 def dirty(project: Path) -> list[str]:

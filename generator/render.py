@@ -245,9 +245,11 @@ def _copy(
     quiet: bool = True,
     pretend: bool = False,
     where: str = "",
+    unsafe: bool = True,
 ) -> Any:
     """The one call of copier.run_copy. Copier's own verification task never runs: a pretend
-    run skips tasks (and judges a given `verify` answer); a real one is told verify=none."""
+    run skips tasks (and judges a given `verify` answer); a real one is told verify=none.
+    `unsafe=False` (a template no one chose in this command) also skips every task."""
     with _copier_errors(where):
         return copier.run_copy(
             template.src,
@@ -258,8 +260,8 @@ def _copy(
             defaults=not interactive,
             pretend=pretend,
             quiet=quiet,
-            skip_tasks=pretend,
-            unsafe=True,
+            skip_tasks=pretend or not unsafe,
+            unsafe=unsafe,
         )
 
 
@@ -389,6 +391,15 @@ def _render_scripted(template: Template, project: Path, answers: Answers, given:
         # Unparsable, without a question's name: the slow path finds and names it.
         answers.check_up_front(template)
         raise
+
+
+def render_version(tree: Path, dest: Path, answers: Mapping[str, Any]) -> None:
+    """Render one version of a template (a plain directory, not a clone) with recorded answers,
+    running nothing of the template's: no task, no extension (UnsafeTemplateError instead)."""
+    try:
+        _copy(Template(str(tree)), dest, data=answers, unsafe=False)
+    except UnsafeTemplateError as err:
+        raise RenderError(f"the template uses {', '.join(sorted(_unsafe_features(err)))}") from None
 
 
 def _shipped_template(src: str) -> bool:

@@ -17,7 +17,7 @@ def test_benchmark_runs_and_writes_real_figures(tmp_path: Path, images: dict[str
     """`python -m bench` prints the table and writes TOML with measured, plausible figures."""
     out = tmp_path / "bench.toml"
     done = run(
-        [sys.executable, "-m", "bench", "--repeat", "1", "--toml", str(out),
+        [sys.executable, "-m", "bench", "--repeat", "1", "--fleet", "2", "--toml", str(out),
          "--builder-image", images["builder"], "--runtime-image", images["distroless-static"]],
         ROOT,
     )  # fmt: skip
@@ -34,4 +34,5 @@ def test_benchmark_runs_and_writes_real_figures(tmp_path: Path, images: dict[str
     assert generated["stop_exit_code"] == 0
     assert results["figures"]["render_runs"] == 1
     assert 0.5 < results["figures"]["new_over_copier_ratio"] < 3
+    assert 0 < results["figures"]["check_one_seconds"] < 60 and results["figures"]["dry_run_seconds"] > 0
     assert results["machine"]["cpus"] >= 1

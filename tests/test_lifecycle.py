@@ -288,3 +288,27 @@ def test_the_shipped_migration_carries_a_renamed_answer_over_once(tmp_path: Path
     assert second.returncode == 0, second.stderr
     assert "is now called" not in second.stderr
     assert answers(project)["_commit"] == "1.1.0" and (project / "SECURITY.md").is_file()
+
+
+def test_the_prediction_agrees_with_the_real_update(template_repo: Path, tmp_path: Path) -> None:
+    """check's three-way prediction and Copier's update on a throwaway copy classify alike:
+    an owner's edit elsewhere (clean), a conflicting edit, an added file, an untouched one."""
+    project = generate(template_repo, tmp_path / "svc")
+    owner_edits(project)
+    readme = project / "README.md"
+    readme.write_text(readme.read_text().replace("A Go HTTP service", "An HTTP service of the payments team"))
+    git(project, "commit", "-qam", "owner's README wording")
+    template_readme = template_repo / "template" / "README.md.jinja"
+    template_readme.write_text(template_readme.read_text().replace("A Go HTTP service", "A Go service"))
+    release_1_1(template_repo)
+
+    ((_, predicted),) = list(lifecycle.check_all([project], trust=False))
+    assert isinstance(predicted, lifecycle.Drift)
+    with lifecycle.throwaway_copy(project.resolve()) as copy:
+        real = lifecycle.preview(project.resolve(), copy, trust=False)
+    assert predicted.changes == real.changes
+    assert {(c.path, c.status) for c in real.changes} == {
+        ("Makefile", "updated"),
+        ("README.md", "conflict"),
+        ("SECURITY.md", "added"),
+    }
