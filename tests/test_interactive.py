@@ -74,6 +74,7 @@ def test_interactive_new_with_a_rejected_then_corrected_answer(
     answer(child, "compose.yaml")
     answer(child, "GitHub Actions workflow")
     answer(child, "Kubernetes manifests")  # the default: no
+    answer(child, "renovate.json")
     child.expect(pexpect.EOF, timeout=300)
     child.close()
     output = child.before or ""

@@ -6,6 +6,8 @@ organisation's template: tagged 1.0.0, then changed and tagged 1.1.0.
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import shutil
 import sys
@@ -19,6 +21,7 @@ import yaml
 
 from generator import lifecycle
 from tests.helpers import (
+    IN_CI,
     ROOT,
     assert_clean_error,
     copy_template,
@@ -312,3 +315,48 @@ def test_the_prediction_agrees_with_the_real_update(template_repo: Path, tmp_pat
         ("README.md", "conflict"),
         ("SECURITY.md", "added"),
     }
+
+
+RENOVATE = os.environ.get("GOSTARTER_RENOVATE") or str(
+    Path.home() / ".cache/gostarter-ci/renovate/node_modules/.bin"
+)
+
+
+def test_renovates_copier_manager_sees_the_newer_template(template_repo: Path, tmp_path: Path) -> None:
+    """The real Renovate (--platform=local: lookups only) reads the generated service's answers
+    file and finds 1.1.0; its git-tags lookup needs a git URL, so the template is git+file://."""
+    renovate = Path(RENOVATE) / "renovate"
+    if not renovate.is_file():
+        message = f"Renovate is not installed at {renovate} (.ci/run installs it; GOSTARTER_RENOVATE=DIR)"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    url = f"git+file://{template_repo}"
+    done = gostarter("new", str(tmp_path / "svc"), "--template", url, "--defaults", "--verify", "none",
+                     "--data", "with_renovate=true")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    project = tmp_path / "svc"
+    assert answers(project)["_src_path"] == url
+    git(project, "init", "-q")
+    git(project, "add", "-A")
+    git(project, "commit", "-qm", "generated")
+    release_1_1(template_repo)
+    env = {
+        **os.environ,
+        "PATH": f"{renovate.parent}{os.pathsep}{os.environ['PATH']}",
+        "LOG_LEVEL": "debug",
+        "LOG_FORMAT": "json",
+        "RENOVATE_BASE_DIR": str(tmp_path / "renovate-base"),
+        "RENOVATE_ENABLED_MANAGERS": '["copier"]',
+    }
+    looked = run([str(renovate), "--platform=local"], cwd=project, env=env, timeout=600)
+    assert looked.returncode == 0, looked.stdout[-3000:] + looked.stderr[-3000:]
+    updates = [
+        update
+        for line in looked.stdout.splitlines()
+        if '"packageFiles with updates"' in line
+        for files in [json.loads(line)["config"].get("copier", [])]
+        for dep in files[0]["deps"]
+        for update in dep.get("updates", [])
+    ]
+    assert [u["newVersion"] for u in updates] == ["1.1.0"], looked.stdout[-3000:]

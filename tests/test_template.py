@@ -33,7 +33,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "with_k8s": True,
     },
     "go1.24": {"go_version": "1.24", "with_k8s": True},
-    "go1.25": {"go_version": "1.25"},
+    "go1.25": {"go_version": "1.25", "with_renovate": True},
     "distroless-base-go1.26": {"runtime_base": "distroless-base", "go_version": "1.26"},
     "no-extras": {"with_compose": False, "with_github_actions": False, "app_name": "bare"},
     "longest-name-go1.27.3": {"app_name": LONGEST_NAME, "go_version": "1.27.3", "with_k8s": True},
@@ -196,12 +196,18 @@ def test_every_file_passes_its_ecosystems_linter(project: tuple[Path, dict[str, 
     if answers["with_github_actions"]:
         checks += [
             ["zizmor", "--offline", "--persona=pedantic", ".github/workflows"],
-            ["check-jsonschema", "--builtin-schema", "vendor.github-workflows", ".github/workflows/ci.yml"],
-        ]
+            ["check-jsonschema", "--builtin-schema", "vendor.github-workflows",
+             *sorted(str(p.relative_to(root)) for p in (root / ".github/workflows").glob("*.yml"))],
+        ]  # fmt: skip
     if answers["with_compose"]:
         checks.append(["check-jsonschema", "--builtin-schema", "vendor.compose-spec", "compose.yaml"])
     if answers["with_k8s"]:
         checks.append(["make", "k8s-validate"])
+    if answers["with_renovate"]:
+        checks.append(["check-jsonschema", "--builtin-schema", "vendor.renovate", "renovate.json"])
+    assert (root / "renovate.json").exists() == answers["with_renovate"]
+    scheduled = root / ".github/workflows/template-check.yml"
+    assert scheduled.exists() == (answers["with_github_actions"] and not answers["with_renovate"])
     for argv in checks:
         done = run(argv, root)
         assert done.returncode == 0, f"{' '.join(argv)}:\n{done.stdout}{done.stderr}"
