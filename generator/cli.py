@@ -17,6 +17,7 @@ from typing import Any
 from generator import __version__, lifecycle, presets, render, verify
 from generator.console import Progress
 from generator.errors import ExitCode, GostarterError, Terminated, UsageError, exit_codes_help
+from generator.project import Settings, read_answers
 
 EXIT_CODES = exit_codes_help()
 TERMINATION_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
@@ -131,6 +132,7 @@ def cmd_update(args: argparse.Namespace) -> int:
     if args.dry_run:
         return _update_dry_run(project, args)
     lifecycle.recorded(project)  # a usage error before anything else
+    Settings.read(project)  # an answers file without a valid app_name and port is not updated
     uncommitted = lifecycle.dirty(project)
     if uncommitted:
         shown = ", ".join(uncommitted[:5]) + (", ..." if len(uncommitted) > 5 else "")
@@ -139,7 +141,17 @@ def cmd_update(args: argparse.Namespace) -> int:
             hint="commit or stash them first, so that the update can be reviewed and undone with git",
         )
     interactive = not args.defaults and sys.stdin.isatty()
+    before = set(read_answers(project))
     render.update(project, interactive=interactive, quiet=args.quiet, trust=args.trust)
+    took_defaults = {
+        k: v for k, v in read_answers(project).items() if k not in before and not k.startswith("_")
+    }
+    if took_defaults and not interactive:
+        shown = ", ".join(f"{key}={value!r}" for key, value in sorted(took_defaults.items()))
+        print(
+            f"gostarter: not in the answers file before, so they took their defaults: {shown}",
+            file=sys.stderr,
+        )
     conflicts = lifecycle.conflicted(project)
     if conflicts:
         print(

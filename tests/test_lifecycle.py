@@ -24,6 +24,7 @@ from tests.helpers import (
     IN_CI,
     ROOT,
     assert_clean_error,
+    commit_all,
     copy_template,
     git,
     gostarter,
@@ -41,10 +42,7 @@ OWNER_MAKEFILE_LINE = "# Owner: payments team, see the runbook.\n"
 def template_repo(tmp_path: Path) -> Path:
     """The template at 1.0.0; `release_1_1(repo)` makes 1.1.0."""
     repo = copy_template(tmp_path / "template")
-    git(repo, "init", "-q")
-    git(repo, "add", "-A")
-    git(repo, "commit", "-qm", "1.0.0")
-    git(repo, "tag", "1.0.0")
+    commit_all(repo, "1.0.0", tag="1.0.0")
     return repo
 
 
@@ -53,18 +51,14 @@ def release_1_1(repo: Path) -> None:
     makefile = repo / "template" / "Makefile.jinja"
     makefile.write_text(makefile.read_text() + NEW_TARGET)
     (repo / "template" / "SECURITY.md").write_text("Report vulnerabilities to security@example.com.\n")
-    git(repo, "add", "-A")
-    git(repo, "commit", "-qm", "1.1.0: version target, SECURITY.md")
-    git(repo, "tag", "1.1.0")
+    commit_all(repo, "1.1.0: version target, SECURITY.md", tag="1.1.0")
 
 
 def generate(repo: Path, dest: Path, data: dict[str, str] | None = None) -> Path:
     args = [arg for key, value in (data or {}).items() for arg in ("--data", f"{key}={value}")]
     done = gostarter("new", str(dest), "--template", str(repo), "--defaults", "--verify", "none", *args)
     assert done.returncode == 0, done.stderr
-    git(dest, "init", "-q")
-    git(dest, "add", "-A")
-    git(dest, "commit", "-qm", "generated")
+    commit_all(dest, "generated")
     return dest
 
 
@@ -192,8 +186,7 @@ def test_check_over_twenty_services_in_one_run(template_repo: Path, tmp_path: Pa
     for project in projects[:5]:  # five already updated
         done = gostarter("update", str(project), "--defaults", "--trust", "--verify", "none")
         assert done.returncode == 0, done.stderr
-        git(project, "add", "-A")
-        git(project, "commit", "-qm", "update to 1.1.0")
+        commit_all(project, "update to 1.1.0")
     started = time.monotonic()
     done = gostarter("check", *map(str, projects))
     elapsed = time.monotonic() - started
@@ -242,9 +235,7 @@ def test_a_wheel_installed_gostarter_records_the_template_url_and_updates_from_i
     recorded = answers(project)
     assert recorded["_src_path"] == url and recorded["_commit"] == "1.0.0"
     assert "site-packages" not in (project / ".copier-answers.yml").read_text()
-    git(project, "init", "-q")
-    git(project, "add", "-A")
-    git(project, "commit", "-qm", "generated")
+    commit_all(project, "generated")
 
     release_1_1(template_repo)
     check = run([cli, "check", str(project)])
@@ -264,27 +255,21 @@ def test_the_shipped_migration_carries_a_renamed_answer_over_once(tmp_path: Path
     assert "_migrations" not in config.read_text()
     old_dir = repo / "template" / "{% if with_ci %}.github{% endif %}"
     (repo / "template" / "{% if with_github_actions %}.github{% endif %}").rename(old_dir)
-    git(repo, "init", "-q")
-    git(repo, "add", "-A")
-    git(repo, "commit", "-qm", "0.1.0")
-    git(repo, "tag", "0.1.0")
+    commit_all(repo, "0.1.0", tag="0.1.0")
     project = generate(repo, tmp_path / "svc", {"with_ci": "false"})
     assert answers(project)["with_ci"] is False and not (project / ".github").exists()
 
     shutil.rmtree(old_dir)
     shutil.copytree(ROOT / "template", repo / "template", dirs_exist_ok=True)
     shutil.copy(ROOT / "copier.yml", config)
-    git(repo, "add", "-A")
-    git(repo, "commit", "-qm", "0.2.0")
-    git(repo, "tag", "0.2.0")
+    commit_all(repo, "0.2.0", tag="0.2.0")
     first = gostarter_process("update", str(project), "--defaults", "--trust", "--verify", "none")
     assert first.returncode == 0, first.stderr
     assert first.stderr.count("the answer with_ci is now called with_github_actions") == 1
     recorded = answers(project)
     assert recorded["with_github_actions"] is False and "with_ci" not in recorded
     assert not (project / ".github").exists(), "the old answer was lost: the workflow came back"
-    git(project, "add", "-A")
-    git(project, "commit", "-qm", "0.2.0")
+    commit_all(project, "0.2.0")
 
     release_1_1(repo)  # a later release: the migration is behind us
     second = gostarter_process("update", str(project), "--defaults", "--trust", "--verify", "none")
@@ -337,9 +322,7 @@ def test_renovates_copier_manager_sees_the_newer_template(template_repo: Path, t
     assert done.returncode == 0, done.stderr
     project = tmp_path / "svc"
     assert answers(project)["_src_path"] == url
-    git(project, "init", "-q")
-    git(project, "add", "-A")
-    git(project, "commit", "-qm", "generated")
+    commit_all(project, "generated")
     release_1_1(template_repo)
     env = {
         **os.environ,
@@ -360,3 +343,28 @@ def test_renovates_copier_manager_sees_the_newer_template(template_repo: Path, t
         for update in dep.get("updates", [])
     ]
     assert [u["newVersion"] for u in updates] == ["1.1.0"], looked.stdout[-3000:]
+
+
+def test_update_says_which_answers_took_their_defaults(template_repo: Path, tmp_path: Path) -> None:
+    """A question new in 1.1.0 is answered by its default, and the update says so."""
+    project = generate(template_repo, tmp_path / "svc")
+    with (template_repo / "copier.yml").open("a") as config:
+        config.write("\nwith_sbom:\n  type: bool\n  help: Attach an SBOM to the image?\n  default: false\n")
+    git(template_repo, "commit", "-qam", "1.1.0: a new question")
+    git(template_repo, "tag", "1.1.0")
+    done = gostarter_process("update", str(project), "--defaults", "--trust", "--verify", "none")
+    assert done.returncode == 0, done.stderr
+    assert "not in the answers file before, so they took their defaults: with_sbom=False" in done.stderr
+    assert answers(project)["with_sbom"] is False
+
+
+def test_update_refuses_an_answers_file_without_its_identity(template_repo: Path, tmp_path: Path) -> None:
+    """app_name removed by hand: refused, rather than silently renamed to the default."""
+    project = generate(template_repo, tmp_path / "svc")
+    path = project / ".copier-answers.yml"
+    path.write_text(
+        "".join(line for line in path.read_text().splitlines(True) if not line.startswith("app_name"))
+    )
+    git(project, "commit", "-qam", "lost app_name")
+    done = gostarter_process("update", str(project), "--defaults", "--trust", "--verify", "none")
+    assert_clean_error(done, 2, "lacks a valid app_name and port")

@@ -8,23 +8,26 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.helpers import assert_clean_error, copy_template, git, gostarter, render_project, snapshot
+from tests.helpers import (
+    assert_clean_error,
+    commit_all,
+    copy_template,
+    git,
+    gostarter,
+    render_project,
+    snapshot,
+)
 
 
 def test_update_brings_a_template_change_and_runs_no_task(tmp_path: Path) -> None:
     """A new template commit reaches the project; the verification task never runs during update."""
     template = tmp_path / "template"
     copy_template(template)
-    git(template, "init", "-q")
-    git(template, "add", "-A")
-    git(template, "commit", "-qm", "v1")
-    git(template, "tag", "v1.0.0")
+    commit_all(template, "v1", tag="v1.0.0")
 
     project = tmp_path / "svc"
     render_project(project, template=template)
-    git(project, "init", "-q")
-    git(project, "add", "-A")
-    git(project, "commit", "-qm", "generated")
+    commit_all(project, "generated")
 
     readme = template / "template" / "README.md.jinja"
     readme.write_text(readme.read_text() + "\nOn-call: see the runbook.\n")
@@ -55,17 +58,12 @@ def test_a_hostile_answers_file_runs_nothing(tmp_path: Path) -> None:
             "_tasks:\n", f'_tasks:\n  - command: ["touch", "{marker}"]\n    when: "{{{{ true }}}}"\n'
         )
     )
-    git(template, "init", "-q")
-    git(template, "add", "-A")
-    git(template, "commit", "-qm", "v1")
-    git(template, "tag", "v1.0.0")
+    commit_all(template, "v1", tag="v1.0.0")
     project = tmp_path / "cloned"
     render_project(project, template=template)
     assert marker.exists(), "the task is real: it ran when the user chose this template for `new`"
     marker.unlink()
-    git(project, "init", "-q")
-    git(project, "add", "-A")
-    git(project, "commit", "-qm", "generated")
+    commit_all(project, "generated")
     git(template, "commit", "--allow-empty", "-qm", "v2")
     git(template, "tag", "v2.0.0")
     before = snapshot(project)
