@@ -134,34 +134,40 @@ def cmd_update(args: argparse.Namespace) -> int:
     lifecycle.recorded(project)  # a usage error before anything else
     Settings.read(project)  # an answers file without a valid app_name and port is not updated
     uncommitted = lifecycle.dirty(project)
-    if uncommitted:
+    if uncommitted and not args.allow_dirty:
         shown = ", ".join(uncommitted[:5]) + (", ..." if len(uncommitted) > 5 else "")
         raise UsageError(
             f"{project} has uncommitted changes ({shown}); nothing was updated",
-            hint="commit or stash them first, so that the update can be reviewed and undone with git",
+            hint="commit or stash them first, so that the update can be reviewed and undone with git "
+            "(or pass --allow-dirty: they are stashed and put back afterwards)",
         )
     interactive = not args.defaults and sys.stdin.isatty()
     before = set(read_answers(project))
-    render.update(project, interactive=interactive, quiet=args.quiet, trust=args.trust)
-    took_defaults = {
-        k: v for k, v in read_answers(project).items() if k not in before and not k.startswith("_")
-    }
-    if took_defaults and not interactive:
-        shown = ", ".join(f"{key}={value!r}" for key, value in sorted(took_defaults.items()))
-        print(
-            f"gostarter: not in the answers file before, so they took their defaults: {shown}",
-            file=sys.stderr,
-        )
+    with lifecycle.set_aside(project, bool(uncommitted)) as restored:
+        render.update(project, interactive=interactive, quiet=args.quiet, trust=args.trust)
+    _say_defaults(read_answers(project), before, interactive)
     conflicts = lifecycle.conflicted(project)
-    if conflicts:
+    problems = [f"the update left conflicts in {', '.join(conflicts)}"] if conflicts else []
+    problems += [] if restored.ok else [restored.problem]
+    if problems:
         print(
-            f"gostarter: the update left conflicts in {', '.join(conflicts)}: both sides are in the file "
-            "between <<<<<<< before updating and >>>>>>> after updating; resolve them, then "
-            f"`gostarter verify {_shown(project)}`",
+            f"gostarter: {'; '.join(problems)}: both sides are in each file between <<<<<<< and >>>>>>>; "
+            f"resolve them, then `gostarter verify {_shown(project)}`",
             file=sys.stderr,
         )
         return ExitCode.FAILURE
     return _exit_code(_verify_and_report(project, args))
+
+
+def _say_defaults(after: dict[str, object], before: set[str], interactive: bool) -> None:
+    """Name the answers an update took from defaults (questions the answers file did not have)."""
+    took = {key: value for key, value in after.items() if key not in before and not key.startswith("_")}
+    if took and not interactive:
+        shown = ", ".join(f"{key}={value!r}" for key, value in sorted(took.items()))
+        print(
+            f"gostarter: not in the answers file before, so they took their defaults: {shown}",
+            file=sys.stderr,
+        )
 
 
 def _update_dry_run(project: Path, args: argparse.Namespace) -> int:
@@ -320,6 +326,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_dir(update)
     update.add_argument(
         "--defaults", action="store_true", help="ask nothing new: keep answers, take defaults"
+    )
+    update.add_argument(
+        "--allow-dirty",
+        action="store_true",
+        help="update a work tree with uncommitted changes: they are stashed, then put back",
     )
     update.add_argument(
         "--dry-run",

@@ -300,6 +300,37 @@ def _check(project: Path, sources: _Sources, work: Path, *, trust: bool) -> Drif
     return drift
 
 
+@dataclass
+class Restored:
+    """Whether uncommitted changes set aside for an update came back cleanly."""
+
+    ok: bool = True
+    problem: str = ""
+
+
+@contextmanager
+def set_aside(project: Path, needed: bool) -> Iterator[Restored]:
+    """Stash the uncommitted changes (untracked files too) for the length of an update, then put
+    them back, whatever happened. A change that clashes with the update stays in the file between
+    conflict markers, and in `git stash list`."""
+    restored = Restored()
+    if not needed:
+        yield restored
+        return
+    stashed = _git(project, "stash", "push", "--include-untracked", "--quiet", "-m", "gostarter update")
+    if stashed.returncode != 0:
+        raise UsageError(f"cannot set the uncommitted changes aside: {stashed.stderr.strip()[-200:]}")
+    try:
+        yield restored
+    finally:
+        popped = _git(project, "stash", "pop", "--quiet")
+        if popped.returncode != 0:
+            restored.ok = False
+            restored.problem = (
+                "your uncommitted changes clash with it (they are also kept in `git stash list`)"
+            )
+
+
 def dirty(project: Path) -> list[str]:
     """Uncommitted paths of a git work tree (empty when clean or not a git repository)."""
     status = _git(project, "status", "--porcelain")

@@ -368,3 +368,22 @@ def test_update_refuses_an_answers_file_without_its_identity(template_repo: Path
     git(project, "commit", "-qam", "lost app_name")
     done = gostarter_process("update", str(project), "--defaults", "--trust", "--verify", "none")
     assert_clean_error(done, 2, "lacks a valid app_name and port")
+
+
+def test_allow_dirty_sets_uncommitted_changes_aside_and_puts_them_back(
+    template_repo: Path, tmp_path: Path
+) -> None:
+    project = generate(template_repo, tmp_path / "svc")
+    release_1_1(template_repo)
+    with (project / "main.go").open("a") as main_go:
+        main_go.write(OWNER_MAIN)
+    (project / "notes.txt").write_text("work in progress\n")
+    done = gostarter_process(
+        "update", str(project), "--defaults", "--trust", "--allow-dirty", "--verify", "none"
+    )
+    assert done.returncode == 0, done.stderr
+    assert (project / "SECURITY.md").is_file() and answers(project)["_commit"] == "1.1.0"
+    assert OWNER_MAIN in (project / "main.go").read_text()
+    assert (project / "notes.txt").read_text() == "work in progress\n"
+    assert "main.go" in git(project, "status", "--porcelain"), "the owner's edit is uncommitted, as it was"
+    assert git(project, "stash", "list") == ""

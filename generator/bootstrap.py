@@ -1,0 +1,123 @@
+"""Getting gostarter's runtime dependencies for the Copier task, when Copier runs without them.
+
+Standard library only: it runs on whatever Python Copier runs on (a pipx or
+`uv tool` environment holds nothing but Copier), before anything that needs
+the dependencies is imported. The task script (hooks/post_generate.py)
+names the dependencies in PEP 723 inline metadata; this module gets them with
+standard packaging tools and runs the script again:
+
+1. `uv run --script` when uv is on PATH: uv reads the metadata and caches
+   the environment itself;
+2. else a virtual environment in the user's cache directory, keyed by those
+   dependencies and this Python's version, made with `venv` and filled by pip
+   once; later runs reuse it.
+
+When neither can get them (no package index reachable, no venv module), it
+says so in one line with the way to verify later, and the task exits 0.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+BOOTSTRAPPED = "GOSTARTER_HOOK_BOOTSTRAPPED"  # set in the re-run, so that it never loops
+_METADATA = re.compile(r"^# /// script$\s(?P<content>(^#(| .*)$\s)+)^# ///$", re.M)
+
+
+def dependencies(script: Path) -> list[str]:
+    """The `dependencies` of a script's inline metadata (PEP 723)."""
+    block = _METADATA.search(script.read_text(encoding="utf-8"))
+    text = "".join(line[2:] + "\n" for line in block["content"].splitlines()) if block else ""
+    listed = re.search(r"^dependencies = \[(?P<items>[^\]]*)\]", text, re.M)
+    return re.findall(r'"([^"]+)"', listed["items"]) if listed else []
+
+
+def cache_dir() -> Path:
+    """Where the user's caches go (the platformdirs convention)."""
+    if sys.platform == "win32":
+        return (
+            Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local") / "gostarter" / "Cache"
+        )
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Caches" / "gostarter"
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "gostarter"
+
+
+def say(message: str) -> None:
+    print(f"gostarter: {message}", file=sys.stderr, flush=True)
+
+
+def rerun(script: Path, argv: list[str], python_argv: list[str]) -> int | None:
+    """Run `script` again through `python_argv`; None when that could not start."""
+    env = {**os.environ, BOOTSTRAPPED: "1"}
+    try:
+        return subprocess.run([*python_argv, str(script), *argv], env=env, check=False).returncode
+    except OSError:
+        return None
+
+
+def with_uv(script: Path, argv: list[str]) -> int | None:
+    uv = shutil.which("uv")
+    if uv is None:
+        return None
+    say("gostarter's dependencies are not beside Copier; running the verification through uv")
+    code = rerun(script, argv, [uv, "run", "--quiet", "--no-project", "--script"])
+    return code if code == 0 else None
+
+
+def cached_environment(script: Path) -> tuple[Path | None, str]:
+    """A virtual environment holding the dependencies: reused, or made once. (python, why not)"""
+    deps = dependencies(script)
+    key = hashlib.sha256(f"{sys.version_info[:2]} {sorted(deps)}".encode()).hexdigest()[:16]
+    home = cache_dir() / "hook-env" / key
+    python = home / ("Scripts/python.exe" if sys.platform == "win32" else "bin/python")
+    if (home / ".complete").is_file():
+        say(f"reusing the verification environment in {home}")
+        return python, ""
+    home.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f"{key}.", dir=home.parent))
+    say(f"first run: installing {', '.join(deps)} into {home} (later runs reuse it)")
+    try:
+        steps = {
+            "python -m venv": [sys.executable, "-m", "venv", str(staging)],
+            "pip install": [str(staging / python.relative_to(home)), "-m", "pip", "install", "--quiet",
+                            "--disable-pip-version-check", *deps],
+        }  # fmt: skip
+        for name, step in steps.items():
+            done = subprocess.run(step, capture_output=True, text=True, check=False)
+            if done.returncode != 0:
+                lines = [ln.strip() for ln in (done.stderr or done.stdout).splitlines() if ln.strip()]
+                return None, f"{name} failed: {lines[-1] if lines else f'exit {done.returncode}'}"
+        (staging / ".complete").write_text("\n".join(deps) + "\n")
+        with contextlib.suppress(OSError):  # another run finished first: use its environment
+            staging.rename(home)
+        return python, ""
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def bootstrap(script: Path, argv: list[str], missing: str) -> int:
+    """Get the dependencies and run again; on failure, one line and exit 0."""
+    if os.environ.get(BOOTSTRAPPED):
+        say(f"verification skipped: {missing} is still missing in the prepared environment")
+        return 0
+    if with_uv(script, argv) is not None:
+        return 0
+    python, why = cached_environment(script)
+    if python is not None and rerun(script, argv, [str(python)]) is not None:
+        return 0
+    project = Path(argv[0]).resolve() if argv else Path.cwd()
+    say(
+        f"verification skipped: {missing} is not installed beside Copier ({sys.executable}) and could "
+        f"not be installed ({why or 'the prepared environment did not start'}); the project was kept: "
+        f"verify it later with `make smoke` in {project}, or `gostarter verify {project}`"
+    )
+    return 0
