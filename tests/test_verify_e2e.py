@@ -338,3 +338,23 @@ def test_same_named_services_never_verify_or_remove_each_others_images(
     assert docker_client.images.get("twin:dev").id == before
     assert not [t for i in docker_client.images.list(name="twin") for t in i.tags if ":verify-" in t]
     docker_client.images.remove("twin:dev", force=True)
+
+
+def test_concurrent_runs_of_same_named_services_each_verify_their_own_image(
+    tmp_path: Path, image_answers: dict[str, str], no_leftovers: None
+) -> None:
+    """Two services called `pair`, verified at once: the good one passes, the one that dies fails."""
+    good = render_project(tmp_path / "good", {**image_answers, "app_name": "pair"})
+    bad = render_project(tmp_path / "bad", {**image_answers, "app_name": "pair"})
+    main_go = bad / "main.go"
+    main_go.write_text(main_go.read_text().replace("func main() {\n", "func main() {\n\tos.Exit(4)\n"))
+    argv = [sys.executable, "-m", "generator", "verify", "--verify", "docker", "--rm-image"]
+    procs = {
+        name: subprocess.Popen(
+            [*argv, str(project)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for name, project in (("good", good), ("bad", bad))
+    }
+    outputs = {name: proc.communicate(timeout=300) for name, proc in procs.items()}
+    assert procs["good"].returncode == 0, outputs["good"]
+    assert procs["bad"].returncode == 1 and "exited with code 4" in outputs["bad"][1], outputs["bad"]
