@@ -1,14 +1,19 @@
 """The template lifecycle of generated projects: which version they have, what an update would change.
 
-`check` and `preview` run the real update (Copier's three-way merge) on a
-throwaway copy of the project, so what they report is exactly what `update`
-would do; the project itself is never touched. Classification compares the
-copy with the project file by file.
+`preview` (behind `update --dry-run`) runs the real update, Copier's
+three-way merge, on a throwaway copy of the project and compares the copy with
+the project file by file. `check_all` (behind `check`) predicts the same
+classification from two renders of the template, the project's version and
+the newest, made from plain version trees (each template listed and cloned
+once per command), and falls back to `preview` where the prediction cannot
+stand in (migrations, a template that needs trust). Neither touches the
+project.
 """
 
 from __future__ import annotations
 
 import io
+import re
 import shutil
 import subprocess
 import tarfile
@@ -57,11 +62,23 @@ class Drift:
         return sum(1 for change in self.changes if change.status == status)
 
 
+_DESCRIBED = re.compile(r"^v?(?P<tag>.+)-(?P<distance>\d+)-g(?P<sha>[0-9a-f]+)$")
+
+
 def _version(text: str) -> Version:
+    """A recorded `_commit` as a version: a tag, `git describe` output (a tag plus commits, as
+    Copier records a commit after a tag), else 0 (a bare commit: behind any release)."""
     try:
         return Version(text)
     except InvalidVersion:
-        return Version("0")
+        pass
+    described = _DESCRIBED.match(text)
+    if described:
+        try:
+            return Version(f"{described['tag']}.post{described['distance']}+g{described['sha']}")
+        except InvalidVersion:
+            pass
+    return Version("0")
 
 
 def _git(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:

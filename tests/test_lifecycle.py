@@ -387,3 +387,18 @@ def test_allow_dirty_sets_uncommitted_changes_aside_and_puts_them_back(
     assert (project / "notes.txt").read_text() == "work in progress\n"
     assert "main.go" in git(project, "status", "--porcelain"), "the owner's edit is uncommitted, as it was"
     assert git(project, "stash", "list") == ""
+
+
+@pytest.mark.parametrize(
+    ("current", "newest", "behind"),
+    [
+        ("1.0.0", "1.1.0", True),
+        ("1.1.0", "1.1.0", False),
+        ("1.0.0-3-gabc1234", "1.0.0", False),  # Copier records commits after a tag this way
+        ("1.0.0-3-gabc1234", "1.1.0", True),
+        ("v1.2.0", "1.10.0", True),  # PEP 440, not string order
+        ("abc1234", "0.1.0", True),  # a bare commit is behind any release
+    ],
+)
+def test_behind_compares_pep_440_versions(current: str, newest: str, behind: bool) -> None:
+    assert lifecycle.Drift(Path("svc"), "src", current, newest).behind is behind
