@@ -54,12 +54,14 @@ def _shown(project: Path) -> Path:
     return project.relative_to(here) if project.is_relative_to(here) else project
 
 
-def _verify_and_report(project: Path, args: argparse.Namespace, *, new: bool = False) -> verify.Result:
+def _verify_and_report(
+    project: Path, args: argparse.Namespace, *, new: bool = False, shown_as: Path | None = None
+) -> verify.Result:
     progress = Progress(quiet=args.quiet, verbose=args.verbose)
     result = verify.verify(project, mode=args.verify, progress=progress, remove_image=args.rm_image)
     if args.report:
         verify.write_report(result, Path(args.report))
-    shown = str(_shown(project.absolute()))
+    shown = str(_shown((shown_as or project).absolute()))
     verify.print_result(result, shown_as=shown, kept=new, quiet=args.quiet, out=sys.stdout)
     return result
 
@@ -181,7 +183,7 @@ def _update_dry_run(project: Path, args: argparse.Namespace) -> int:
             else f"{project.name}: template {drift.current} is the newest"
         )
         args.rm_image = True  # a preview image must not replace the project's own APP:dev
-        result = _verify_and_report(copy, args) if drift.behind else None
+        result = _verify_and_report(copy, args, shown_as=project) if drift.behind else None
     if drift.count("conflict"):
         print(f"gostarter: the update would leave {drift.count('conflict')} conflict(s)", file=sys.stderr)
         return ExitCode.FAILURE
@@ -282,6 +284,14 @@ def _add_data(parser: argparse.ArgumentParser, help_text: str) -> None:
     parser.add_argument("-d", "--data", action="append", default=[], metavar="KEY=VALUE", help=help_text)
 
 
+class _VersionAction(argparse.Action):
+    """`--version`: the package and the template (looked up only when asked: it runs git)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> None:
+        print(f"gostarter {__version__} (template {render.Template.resolve().version()})")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gostarter",
@@ -292,8 +302,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--version",
-        action="version",
-        version=f"gostarter {__version__} (template {render.Template.resolve().version()})",
+        action=_VersionAction,
+        nargs=0,
+        help="print gostarter's version and its template's, and exit",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
