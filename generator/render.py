@@ -191,22 +191,33 @@ def _refuse_internal_keys(answers: Mapping[str, Any], source: str) -> None:
         )
 
 
-def check_answers(template: Template, answers: Mapping[str, Any], *, source: str = "") -> dict[str, Any]:
+def check_answers(
+    template: Template,
+    answers: Mapping[str, Any],
+    *,
+    source: str = "",
+    known_only: bool = False,
+    unsafe: bool = True,
+) -> dict[str, Any]:
     """Validate `answers` through Copier without writing anything.
 
     Returns the answer to each of the template's questions (defaults filled
     in), in the template's order; nothing of Copier's own context.
     `source` ("from --data", "in preset.toml") is added to error messages.
-    Unknown keys are errors that name the valid ones.
+    Unknown keys are errors that name the valid ones, unless `known_only`
+    (an answers file may hold answers to questions a newer version dropped).
+    `unsafe=False` for a template nobody chose in this command.
     """
     where = f" ({source})" if source else ""
     _refuse_internal_keys(answers, where)
     try:
-        worker = _pretend(template, answers, where)
+        worker = _pretend(template, answers, where, unsafe=unsafe)
     except InvalidAnswerError as err:
         _blame_unparsable(template, answers, where, err)
         raise
     questions = worker.template.questions_data
+    if known_only:
+        answers = {key: value for key, value in answers.items() if key in questions}
     _check_keys(questions, answers, where)
     combined = worker.answers.combined
     return {key: combined[key] for key in questions if key in combined}
@@ -222,11 +233,12 @@ def _blame_unparsable(
             _pretend(template, {key: value}, where)
 
 
-def _pretend(template: Template, answers: Mapping[str, Any], where: str) -> Any:
+def _pretend(template: Template, answers: Mapping[str, Any], where: str, *, unsafe: bool = True) -> Any:
     """A Copier run that asks nothing and writes nothing: it validates `answers`."""
     try:
         with tempfile.TemporaryDirectory(prefix="gostarter-check-") as tmp:
-            return _copy(template, Path(tmp) / "project", data=answers, pretend=True, where=where)
+            project = Path(tmp) / "project"
+            return _copy(template, project, data=answers, pretend=True, where=where, unsafe=unsafe)
     except InvalidAnswerError as err:
         if err.message.startswith("invalid answer") and len(answers) == 1:
             key = next(iter(answers))
@@ -427,6 +439,8 @@ def update(
     if not isinstance(src, str) or not src.strip():
         raise UsageError(f"{project / ANSWERS_FILE} names no template (_src_path)")
 
+    trusted = trust or _shipped_template(src)
+
     def run(unsafe: bool) -> None:
         with _copier_errors(""):
             copier.run_update(
@@ -440,8 +454,12 @@ def update(
             )
 
     try:
+        # Copier would drop an answer its validator refuses and take the default in silence.
+        recorded = {key: value for key, value in answers.items() if not key.startswith("_")}
+        where = f"in {project / ANSWERS_FILE}"
+        check_answers(Template(src), recorded, source=where, known_only=True, unsafe=trusted)
         try:
-            run(trust or _shipped_template(src) or (not run_tasks and src in _TASKS_ONLY))
+            run(trusted or (not run_tasks and src in _TASKS_ONLY))
         except UnsafeTemplateError as err:
             # A preview skips tasks, so tasks alone put nothing at risk; migrations would run.
             if run_tasks or _unsafe_features(err) != {"tasks"}:

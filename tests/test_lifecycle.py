@@ -402,3 +402,17 @@ def test_allow_dirty_sets_uncommitted_changes_aside_and_puts_them_back(
 )
 def test_behind_compares_pep_440_versions(current: str, newest: str, behind: bool) -> None:
     assert lifecycle.Drift(Path("svc"), "src", current, newest).behind is behind
+
+
+def test_update_refuses_a_recorded_answer_the_template_refuses(template_repo: Path, tmp_path: Path) -> None:
+    """Copier would drop go_version 1.21 and take the default in silence; gostarter says so instead."""
+    project = generate(template_repo, tmp_path / "svc")
+    path = project / ".copier-answers.yml"
+    path.write_text(path.read_text().replace("go_version: '1.27'", "go_version: '1.21'"))
+    assert "go_version: '1.21'" in path.read_text()
+    commit_all(project, "an answer edited by hand")
+    release_1_1(template_repo)
+    before = snapshot(project)
+    done = gostarter_process("update", str(project), "--defaults", "--trust", "--verify", "none")
+    assert_clean_error(done, 2, "invalid go_version (in ", ".copier-answers.yml): must be a Go version")
+    assert snapshot(project) == before
