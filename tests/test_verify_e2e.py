@@ -358,3 +358,43 @@ def test_concurrent_runs_of_same_named_services_each_verify_their_own_image(
     outputs = {name: proc.communicate(timeout=300) for name, proc in procs.items()}
     assert procs["good"].returncode == 0, outputs["good"]
     assert procs["bad"].returncode == 1 and "exited with code 4" in outputs["bad"][1], outputs["bad"]
+
+
+@pytest.mark.parametrize(
+    ("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGHUP, 129)]
+)
+def test_a_signal_during_the_build_stops_it_and_leaves_nothing(
+    tmp_path: Path, image_answers: dict[str, str], docker_client: Any, signum: int, code: int
+) -> None:
+    """A signal while BuildKit builds: the build client is stopped, no image tag of the run's own
+    and no container remain."""
+    project = render_project(tmp_path / "slow", {**image_answers, "app_name": "slowbuild"})
+    dockerfile = project / "Dockerfile"
+    token = os.urandom(6).hex()  # a step no cache holds
+    dockerfile.write_text(
+        dockerfile.read_text().replace("WORKDIR /src\n", f"WORKDIR /src\nRUN echo {token} && sleep 30\n")
+    )
+    err_log = tmp_path / "err.log"
+    with err_log.open("w") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "generator", "verify", str(project), "--verify", "docker"],
+            stdout=subprocess.DEVNULL, stderr=err, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while f"echo {token}" not in err_log.read_text():
+            assert proc.poll() is None, err_log.read_text()
+            assert time.monotonic() < deadline, "the build never reached the slow step"
+            time.sleep(0.05)
+        proc.send_signal(signum)
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    stderr = err_log.read_text()
+    assert proc.returncode == code, stderr
+    assert "interrupted" in stderr and "Traceback" not in stderr
+    assert not docker_client.containers.list(all=True, filters={"label": verify.LABEL})
+    assert not [t for i in docker_client.images.list(name="slowbuild") for t in i.tags], "an image was left"
+    builds = run(["pgrep", "-f", "slowbuild:verify-"])
+    assert builds.stdout.strip() == "", f"a docker build client was left running: {builds.stdout}"
