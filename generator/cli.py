@@ -16,11 +16,17 @@ from typing import Any
 
 from generator import __version__, lifecycle, presets, render, verify
 from generator.console import Progress
-from generator.errors import ExitCode, GostarterError, Terminated, UsageError, exit_codes_help
+from generator.errors import (
+    ExitCode,
+    GostarterError,
+    Terminated,
+    UsageError,
+    exit_codes_help,
+    terminations_interrupt,
+)
 from generator.project import Settings, read_answers
 
 EXIT_CODES = exit_codes_help()
-TERMINATION_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 
 VERIFY_HELP = (
     "auto: docker when an engine is reachable, else native when Go is found, else skip; "
@@ -383,18 +389,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _terminate(signum: int, _frame: object) -> None:
-    """SIGTERM and SIGHUP take the path of Ctrl-C: containers, staging and clones are removed."""
-    for other in TERMINATION_SIGNALS:
-        signal.signal(other, signal.SIG_IGN)  # a second signal must not cut the clean-up short
-    raise Terminated(signum)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args: Any = build_parser().parse_args(argv)
-    handlers = {sig: signal.signal(sig, _terminate) for sig in TERMINATION_SIGNALS}
     try:
-        return int(args.handler(args))
+        with terminations_interrupt():
+            return int(args.handler(args))
     except GostarterError as err:
         _error(err.message, err.hint)
         return err.exit_code
@@ -406,6 +405,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as err:
         _error(f"{err.strerror or err}" + (f": {err.filename}" if err.filename else ""))
         return ExitCode.FAILURE
-    finally:
-        for sig, handler in handlers.items():
-            signal.signal(sig, handler)

@@ -7,6 +7,9 @@ exit codes: `--help` is made from it and a test checks README against it.
 
 from __future__ import annotations
 
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import IntEnum
 
 
@@ -46,6 +49,27 @@ class Terminated(KeyboardInterrupt):
     def __init__(self, signum: int) -> None:
         super().__init__(signum)
         self.signum = signum
+
+
+TERMINATION_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+def _terminate(signum: int, _frame: object) -> None:
+    for other in TERMINATION_SIGNALS:
+        signal.signal(other, signal.SIG_IGN)  # a second signal must not cut the clean-up short
+    raise Terminated(signum)
+
+
+@contextmanager
+def terminations_interrupt() -> Iterator[None]:
+    """Inside, SIGTERM and SIGHUP raise Terminated, a KeyboardInterrupt: they take the path of
+    Ctrl-C, so every `finally` removes what was started (containers, staging, clones)."""
+    saved = {sig: signal.signal(sig, _terminate) for sig in TERMINATION_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
 
 
 class GostarterError(Exception):

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from generator.console import Progress
-from generator.errors import ExitCode, GostarterError
+from generator.errors import ExitCode, GostarterError, terminations_interrupt
 from generator.verify import MODES, print_result, verify, write_report
 
 
@@ -26,7 +26,8 @@ def main(argv: list[str]) -> int:
     if mode == "none":
         return ExitCode.SUCCESS
     try:
-        result = verify(project, mode=mode, progress=Progress())
+        with terminations_interrupt():
+            result = verify(project, mode=mode, progress=Progress())
         report = os.environ.get("GOSTARTER_REPORT")
         if report:
             write_report(result, Path(report))

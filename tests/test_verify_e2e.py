@@ -398,3 +398,32 @@ def test_a_signal_during_the_build_stops_it_and_leaves_nothing(
     assert not [t for i in docker_client.images.list(name="slowbuild") for t in i.tags], "an image was left"
     builds = run(["pgrep", "-f", "slowbuild:verify-"])
     assert builds.stdout.strip() == "", f"a docker build client was left running: {builds.stdout}"
+
+
+def test_the_copier_task_cleans_up_on_sigterm_and_keeps_the_project(
+    tmp_path: Path, image_answers: dict[str, str], docker_client: Any
+) -> None:
+    """The task's process group terminated (a closed terminal, a cancelled job): no container is
+    left, and the task still exits 0 so that Copier keeps the project."""
+    project = render_project(tmp_path / "task", {**image_answers, "app_name": "tasksig"})
+    dockerfile = project / "Dockerfile"
+    dockerfile.write_text(dockerfile.read_text().replace('"-healthcheck"]', '"-healthcheck", "-nope"]'))
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "hooks" / "post_generate.py"), str(project), "docker"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while not docker_client.containers.list(filters={"label": verify.LABEL}):
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "no verification container ever started"
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, stderr
+    assert "verification interrupted; the project was kept" in stderr
+    assert not docker_client.containers.list(all=True, filters={"label": verify.LABEL})
+    assert (project / "main.go").is_file()
