@@ -24,7 +24,7 @@ from generator.errors import (
     exit_codes_help,
     terminations_interrupt,
 )
-from generator.project import Settings, read_answers
+from generator.project import Settings, read_answers, recorded
 
 EXIT_CODES = exit_codes_help()
 
@@ -139,7 +139,7 @@ def cmd_update(args: argparse.Namespace) -> int:
     project = Path(args.dir).resolve()
     if args.dry_run:
         return _update_dry_run(project, args)
-    lifecycle.recorded(project)  # a usage error before anything else
+    recorded(project)  # a usage error before anything else
     Settings.read(project)  # an answers file without a valid app_name and port is not updated
     uncommitted = lifecycle.dirty(project)
     if uncommitted and not args.allow_dirty:
@@ -180,7 +180,7 @@ def _say_defaults(after: dict[str, object], before: set[str], interactive: bool)
 
 def _update_dry_run(project: Path, args: argparse.Namespace) -> int:
     """The update on a throwaway copy, verified there; the project stays byte for byte as it was."""
-    lifecycle.recorded(project)
+    recorded(project)
     with lifecycle.throwaway_copy(project) as copy:
         drift = lifecycle.preview(project, copy, trust=args.trust)
         print(

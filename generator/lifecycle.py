@@ -29,7 +29,7 @@ from packaging.version import InvalidVersion, Version
 
 from generator import render
 from generator.errors import GostarterError, UsageError
-from generator.project import ANSWERS_FILE, read_answers
+from generator.project import ANSWERS_FILE, read_answers, recorded
 
 # What Copier writes around a conflict it could not merge (its "inline" mode).
 CONFLICT_MARKERS = ("<<<<<<< before updating", ">>>>>>> after updating")
@@ -114,15 +114,6 @@ def git_url(source: str) -> str:
         if source.startswith(short):
             return host + source[len(short) :]
     return source
-
-
-def recorded(project: Path) -> tuple[str, str]:
-    """The template source and version a project records."""
-    answers = read_answers(project)
-    source, commit = answers.get("_src_path"), answers.get("_commit")
-    if not isinstance(source, str) or not source:
-        raise UsageError(f"{project / ANSWERS_FILE} names no template (_src_path)")
-    return source, str(commit or "")
 
 
 @contextmanager

@@ -37,6 +37,15 @@ def read_answers(project: Path) -> dict[str, Any]:
     return answers
 
 
+def recorded(project: Path) -> tuple[str, str]:
+    """The template source (`_src_path`) and version (`_commit`) a project records."""
+    answers = read_answers(project)
+    source, commit = answers.get("_src_path"), answers.get("_commit")
+    if not isinstance(source, str) or not source.strip():
+        raise UsageError(f"{project / ANSWERS_FILE} names no template (_src_path)")
+    return source, str(commit or "")
+
+
 @dataclass(frozen=True)
 class Settings:
     """What verification needs to know about a project: its directory, name and port."""

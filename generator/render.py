@@ -30,7 +30,7 @@ from copier.errors import CopierError, UnsafeTemplateError
 
 from generator import __version__
 from generator.errors import DestinationError, InvalidAnswerError, RenderError, UsageError
-from generator.project import ANSWERS_FILE, read_answers
+from generator.project import ANSWERS_FILE, read_answers, recorded
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 BOOL_WORDS = {"true", "false", "yes", "no", "y", "n", "on", "off", "1", "0"}
@@ -434,10 +434,8 @@ def update(
     template. An interrupted update is rolled back with git, so it lands whole
     or not at all (Copier updates only clean git work trees).
     """
+    src, _ = recorded(project)
     answers = read_answers(project)
-    src = answers.get("_src_path")
-    if not isinstance(src, str) or not src.strip():
-        raise UsageError(f"{project / ANSWERS_FILE} names no template (_src_path)")
 
     trusted = trust or _shipped_template(src)
 
@@ -455,9 +453,9 @@ def update(
 
     try:
         # Copier would drop an answer its validator refuses and take the default in silence.
-        recorded = {key: value for key, value in answers.items() if not key.startswith("_")}
+        given = {key: value for key, value in answers.items() if not key.startswith("_")}
         where = f"in {project / ANSWERS_FILE}"
-        check_answers(Template(src), recorded, source=where, known_only=True, unsafe=trusted)
+        check_answers(Template(src), given, source=where, known_only=True, unsafe=trusted)
         try:
             run(trusted or (not run_tasks and src in _TASKS_ONLY))
         except UnsafeTemplateError as err:

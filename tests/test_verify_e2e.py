@@ -188,24 +188,12 @@ def test_make_smoke_in_the_generated_project(
     assert not docker_client.containers.list(filters={"ancestor": "mksmoke:dev"})
 
 
-@pytest.mark.parametrize(
-    ("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGHUP, 129)]
-)
-def test_a_signal_during_verification_removes_the_container(
-    tmp_path: Path, image_answers: dict[str, str], docker_client: Any, signum: int, code: int
-) -> None:
-    """Ctrl-C, a timeout's SIGTERM or a closed terminal's SIGHUP while the container runs:
-    exit 128+n, nothing left behind, no image of the run's own."""
-    project = render_project(tmp_path / "intr", {**image_answers, "app_name": "intr"})
-    # Keep the container busy: a HEALTHCHECK that never passes holds it in the smoke phase.
+def signal_during_smoke(argv: list[str], project: Path, docker_client: Any, signum: int) -> tuple[int, str]:
+    """Run `argv` (a verification of `project`), send `signum` once its container runs; the exit
+    code and stderr. A HEALTHCHECK that never passes holds the container in the smoke phase."""
     dockerfile = project / "Dockerfile"
     dockerfile.write_text(dockerfile.read_text().replace('"-healthcheck"]', '"-healthcheck", "-nope"]'))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "generator", "verify", str(project), "--verify", "docker"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 120
         while not docker_client.containers.list(filters={"label": verify.LABEL}):
@@ -217,7 +205,21 @@ def test_a_signal_during_verification_removes_the_container(
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert proc.returncode == code, stderr
+    return proc.returncode, stderr
+
+
+@pytest.mark.parametrize(
+    ("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGHUP, 129)]
+)
+def test_a_signal_during_verification_removes_the_container(
+    tmp_path: Path, image_answers: dict[str, str], docker_client: Any, signum: int, code: int
+) -> None:
+    """Ctrl-C, a timeout's SIGTERM or a closed terminal's SIGHUP while the container runs:
+    exit 128+n, nothing left behind, no image of the run's own."""
+    project = render_project(tmp_path / "intr", {**image_answers, "app_name": "intr"})
+    argv = [sys.executable, "-m", "generator", "verify", str(project), "--verify", "docker"]
+    returncode, stderr = signal_during_smoke(argv, project, docker_client, signum)
+    assert returncode == code, stderr
     assert "interrupted" in stderr and "Traceback" not in stderr
     assert not docker_client.containers.list(all=True, filters={"label": verify.LABEL})
     assert not [t for i in docker_client.images.list(name="intr") for t in i.tags if ":verify-" in t]
@@ -406,24 +408,9 @@ def test_the_copier_task_cleans_up_on_sigterm_and_keeps_the_project(
     """The task's process group terminated (a closed terminal, a cancelled job): no container is
     left, and the task still exits 0 so that Copier keeps the project."""
     project = render_project(tmp_path / "task", {**image_answers, "app_name": "tasksig"})
-    dockerfile = project / "Dockerfile"
-    dockerfile.write_text(dockerfile.read_text().replace('"-healthcheck"]', '"-healthcheck", "-nope"]'))
-    proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "hooks" / "post_generate.py"), str(project), "docker"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 120
-        while not docker_client.containers.list(filters={"label": verify.LABEL}):
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline, "no verification container ever started"
-            time.sleep(0.1)
-        proc.send_signal(signal.SIGTERM)
-        _, stderr = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 0, stderr
+    argv = [sys.executable, str(ROOT / "hooks" / "post_generate.py"), str(project), "docker"]
+    returncode, stderr = signal_during_smoke(argv, project, docker_client, signal.SIGTERM)
+    assert returncode == 0, stderr
     assert "verification interrupted; the project was kept" in stderr
     assert not docker_client.containers.list(all=True, filters={"label": verify.LABEL})
     assert (project / "main.go").is_file()
