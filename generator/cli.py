@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from generator import __version__, lifecycle, presets, render, verify
+from generator import __version__, lifecycle, presets, render, sources, verify
 from generator.console import Progress
 from generator.errors import (
     ExitCode,
@@ -36,9 +36,10 @@ VERIFY_HELP = (
 
 
 def _error(message: str, hint: str = "") -> None:
-    print(f"gostarter: error: {message}", file=sys.stderr)
+    """An error in one line (and a hint in a second), credentials in any URL redacted."""
+    print(f"gostarter: error: {sources.redact(message)}", file=sys.stderr)
     if hint:
-        print(f"gostarter: {hint}", file=sys.stderr)
+        print(f"gostarter: {sources.redact(hint)}", file=sys.stderr)
 
 
 def parse_data(items: Sequence[str]) -> dict[str, str]:
@@ -136,7 +137,7 @@ def _changes_table(drift: lifecycle.Drift) -> str:
 
 
 def cmd_update(args: argparse.Namespace) -> int:
-    project = Path(args.dir).resolve()
+    project = lifecycle.resolved(Path(args.dir))
     if args.dry_run:
         return _update_dry_run(project, args)
     recorded(project)  # a usage error before anything else
@@ -155,14 +156,18 @@ def cmd_update(args: argparse.Namespace) -> int:
         render.update(project, interactive=interactive, quiet=args.quiet, trust=args.trust)
     _say_defaults(read_answers(project), before, interactive)
     conflicts = lifecycle.conflicted(project)
-    problems = [f"the update left conflicts in {', '.join(conflicts)}"] if conflicts else []
-    problems += [] if restored.ok else [restored.problem]
-    if problems:
-        print(
-            f"gostarter: {'; '.join(problems)}: both sides are in each file between <<<<<<< and >>>>>>>; "
-            f"resolve them, then `gostarter verify {_shown(project)}`",
-            file=sys.stderr,
+    problems = [restored.problem] if not restored.ok else []
+    if conflicts:
+        opening, closing = lifecycle.CONFLICT_MARKERS
+        problems.insert(
+            0,
+            f"the update left conflicts in {', '.join(conflicts)}: both sides are in each file "
+            f"between {opening!r} and {closing!r}",
         )
+    if problems:
+        for problem in problems:
+            print(f"gostarter: {problem}", file=sys.stderr)
+        print(f"gostarter: resolve them, then `gostarter verify {_shown(project)}`", file=sys.stderr)
         return ExitCode.FAILURE
     return _exit_code(_verify_and_report(project, args))
 
@@ -197,11 +202,13 @@ def _update_dry_run(project: Path, args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    drifts, failed = [], False
-    for directory, drift in lifecycle.check_all([Path(d) for d in args.dirs or ["."]], trust=args.trust):
+    dirs = args.dirs or ["."]
+    drifts: list[lifecycle.Drift] = []
+    unchecked: list[tuple[str, str]] = []
+    for directory, drift in lifecycle.check_all([Path(d) for d in dirs], trust=args.trust):
         if isinstance(drift, GostarterError):
             _error(f"{directory}: {drift.message}", drift.hint)
-            failed = True
+            unchecked.append((str(directory), sources.redact(drift.message)))
             continue
         drifts.append(drift)
         if drift.behind:
@@ -212,12 +219,12 @@ def cmd_check(args: argparse.Namespace) -> int:
         else:
             print(f"{directory}: current ({drift.current})")
     behind = sum(drift.behind for drift in drifts)
-    if len(args.dirs) > 1:
+    if len(dirs) > 1 or unchecked:
         print(f"{len(drifts)} checked: {behind} behind, {len(drifts) - behind} current"
-              + (f"; {len(args.dirs) - len(drifts)} could not be checked" if failed else ""))  # fmt: skip
+              + (f"; {len(unchecked)} could not be checked" if unchecked else ""))  # fmt: skip
     if args.report:
-        lifecycle.write_report(drifts, Path(args.report))
-    if failed:
+        lifecycle.write_report(drifts, Path(args.report), unchecked=unchecked)
+    if unchecked:
         return ExitCode.USAGE
     return ExitCode.FAILURE if behind else ExitCode.SUCCESS
 
@@ -391,6 +398,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args: Any = build_parser().parse_args(argv)
+    sources.apply_git_policy()  # before any git runs, Copier's included
     try:
         with terminations_interrupt():
             return int(args.handler(args))

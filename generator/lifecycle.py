@@ -18,7 +18,7 @@ import shutil
 import subprocess
 import tarfile
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +27,7 @@ import tomli_w
 import yaml
 from packaging.version import InvalidVersion, Version
 
-from generator import render
+from generator import render, sources
 from generator.errors import GostarterError, UsageError
 from generator.project import ANSWERS_FILE, read_answers, recorded
 
@@ -87,13 +87,13 @@ def _git(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 def newest_version(source: str) -> str:
     """The highest PEP 440 release tag of the template at `source` (what Copier and Renovate compare)."""
-    argv = ["git", "ls-remote", "--tags", "--refs", git_url(source)]
-    listed = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+    argv = ["git", "ls-remote", "--tags", "--refs", "--", sources.git_url(source)]
+    listed = sources.run_git(argv, source=source)
     if listed.returncode != 0:
-        last = (listed.stderr.strip().splitlines() or [f"exit {listed.returncode}"])[-1]
-        raise UsageError(f"cannot reach the template {source}: {last}")
+        last = (str(listed.stderr).strip().splitlines() or [f"exit {listed.returncode}"])[-1]
+        raise UsageError(sources.redact(f"cannot reach the template {source}: {last}"))
     versions = []
-    for line in listed.stdout.splitlines():
+    for line in str(listed.stdout).splitlines():
         tag = line.rsplit("refs/tags/", 1)[-1]
         try:
             version = Version(tag)
@@ -102,30 +102,28 @@ def newest_version(source: str) -> str:
         if not version.is_prerelease:
             versions.append((version, tag))
     if not versions:
-        raise UsageError(f"the template {source} has no version tag (PEP 440, e.g. 1.2.0)")
+        raise UsageError(sources.redact(f"the template {source} has no version tag (PEP 440, e.g. 1.2.0)"))
     return max(versions)[1]
-
-
-def git_url(source: str) -> str:
-    """What git itself accepts for a Copier template source (git+https://, gh:, gl:)."""
-    if source.startswith("git+"):
-        return source[4:]
-    for short, host in (("gh:", "https://github.com/"), ("gl:", "https://gitlab.com/")):
-        if source.startswith(short):
-            return host + source[len(short) :]
-    return source
 
 
 @contextmanager
 def throwaway_copy(project: Path) -> Iterator[Path]:
-    """A copy of the project as a clean git work tree (uncommitted edits committed in the copy)."""
+    """A copy of the project's files as a clean git work tree of its own: whatever `.git` is in the
+    project (a directory, a worktree's file, a `gitdir:` pointing elsewhere), the copy shares no
+    repository with it, so nothing done in the copy can reach the user's refs, index or objects."""
     with tempfile.TemporaryDirectory(prefix="gostarter-preview-") as tmp:
         copy = Path(tmp) / project.name
-        shutil.copytree(project, copy, symlinks=True)
-        if not (copy / ".git").exists():
-            _git(copy, "init", "-q")
-        _git(copy, "add", "-A")
-        _git(copy, "commit", "-q", "--no-verify", "-m", "gostarter preview: the project as it is")
+        shutil.copytree(project, copy, symlinks=True, ignore=shutil.ignore_patterns(".git"))
+        for argv in (
+            ("init", "-q"),
+            ("add", "-A"),
+            ("commit", "-q", "--no-verify", "--allow-empty", "-m", "gostarter preview: the project as it is"),
+        ):
+            done = _git(copy, *argv)
+            if done.returncode != 0:
+                raise GostarterError(
+                    f"cannot prepare a throwaway copy of {project}: {done.stderr.strip()[-200:]}"
+                )
         yield copy
 
 
@@ -191,6 +189,7 @@ class _Sources:
         self.work = work
         self._newest: dict[str, str] = {}
         self._clones: dict[str, Path] = {}
+        self._trees: dict[tuple[str, str], Path] = {}
 
     def newest(self, source: str) -> str:
         if source not in self._newest:
@@ -201,24 +200,55 @@ class _Sources:
         """The template at `version` as a plain directory (Copier renders it without cloning)."""
         if source not in self._clones:
             clone = self.work / f"clone{len(self._clones)}"
-            cloned = _git(self.work, "clone", "--quiet", "--no-checkout", git_url(source), str(clone))
+            argv = ["git", "clone", "--quiet", "--no-checkout", "--", sources.git_url(source), str(clone)]
+            cloned = sources.run_git(argv, source=source, cwd=self.work)
             if cloned.returncode != 0:
-                raise UsageError(f"cannot clone the template {source}: {cloned.stderr.strip()[-200:]}")
+                last = str(cloned.stderr).strip()[-200:]
+                raise UsageError(sources.redact(f"cannot clone the template {source}: {last}"))
             self._clones[source] = clone
-        clone = self._clones[source]
-        tree = clone.parent / f"{clone.name}-{version}"
-        if not tree.is_dir():
+        if (source, version) not in self._trees:
+            clone = self._clones[source]
+            tree = clone.parent / f"{clone.name}-v{len(self._trees)}"  # a version may hold a '/'
             tree.mkdir()
-            archive = subprocess.run(
-                ["git", "-C", str(clone), "archive", "--format=tar", version],
-                capture_output=True,
-                check=False,
+            archive = sources.run_git(
+                ["git", "-C", str(clone), "archive", "--format=tar", "--end-of-options", version],
+                source=source,
+                binary=True,
             )
             if archive.returncode != 0:
-                raise UsageError(f"the template {source} has no version {version}")
-            with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
-                tar.extractall(tree, filter="data")
-        return tree
+                raise UsageError(sources.redact(f"the template {source} has no version {version}"))
+            extract_tar(archive.stdout, tree)
+            self._trees[(source, version)] = tree
+        return self._trees[(source, version)]
+
+
+def extract_tar(data: bytes, dest: Path) -> None:
+    """Unpack a tar archive of a template into `dest`, refusing what could land outside it.
+
+    Python's "data" filter where it exists (3.11.4 and later); on older 3.11 (Debian 12's
+    3.11.2), the same rules checked here: no absolute or escaping names or link targets, no
+    devices, FIFOs or other special files.
+    """
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        if hasattr(tarfile, "data_filter"):
+            tar.extractall(dest, filter="data")
+            return
+        root = dest.resolve()
+        members = []
+        for member in tar.getmembers():
+            if not (member.isfile() or member.isdir() or member.issym() or member.islnk()):
+                raise UsageError(f"the template archive holds a special file: {member.name}")
+            target = (root / member.name).resolve()
+            if not target.is_relative_to(root):
+                raise UsageError(f"the template archive holds a path outside itself: {member.name}")
+            if member.issym() or member.islnk():
+                base = target.parent if member.issym() else root
+                link = (base / member.linkname).resolve()
+                if Path(member.linkname).is_absolute() or not link.is_relative_to(root):
+                    raise UsageError(f"the template archive links outside itself: {member.name}")
+            member.mode &= 0o755  # neither set-id bits nor group/other write
+            members.append(member)
+        tar.extractall(dest, members=members)
 
 
 class _Inexact(Exception):
@@ -284,23 +314,37 @@ def _same(a: Path, b: Path) -> bool:
 def check_all(projects: list[Path], *, trust: bool) -> Iterator[tuple[Path, Drift | GostarterError]]:
     """Where each project stands, without touching any: each template is listed and cloned once,
     and each project's update is predicted from two renders; where the prediction cannot stand in
-    (migrations, extensions), the real update runs on a throwaway copy."""
+    (migrations, extensions), the real update runs on a throwaway copy.
+
+    One project's failure, of whatever kind, is that project's row: it never stops the others.
+    """
     with tempfile.TemporaryDirectory(prefix="gostarter-check-") as tmp:
-        sources = _Sources(Path(tmp))
+        known = _Sources(Path(tmp))
         for index, project in enumerate(projects):
             try:
-                yield project, _check(project.resolve(), sources, Path(tmp) / f"p{index}", trust=trust)
+                yield project, _check(resolved(project), known, Path(tmp) / f"p{index}", trust=trust)
             except GostarterError as err:
                 yield project, err
+            except Exception as err:  # noqa: BLE001 - a fleet check reports every project
+                detail = sources.redact(str(err).splitlines()[0] if str(err) else "")
+                yield project, GostarterError(f"could not be checked ({type(err).__name__}: {detail})")
 
 
-def _check(project: Path, sources: _Sources, work: Path, *, trust: bool) -> Drift:
+def resolved(project: Path) -> Path:
+    """`project` as an absolute path without symlinks, or UsageError (a symlink loop, say)."""
+    try:
+        return project.resolve()
+    except (OSError, RuntimeError) as err:
+        raise UsageError(f"{project} cannot be resolved: {err}") from None
+
+
+def _check(project: Path, known: _Sources, work: Path, *, trust: bool) -> Drift:
     source, current = recorded(project)
-    drift = Drift(project, source, current, sources.newest(source))
+    drift = Drift(project, source, current, known.newest(source))
     if not drift.behind:
         return drift
     try:
-        old_tree, new_tree = sources.tree(source, current), sources.tree(source, drift.newest)
+        old_tree, new_tree = known.tree(source, current), known.tree(source, drift.newest)
         drift.changes = predict(project, old_tree, new_tree, drift, work)
     except _Inexact:
         with throwaway_copy(project) as copy:
@@ -310,17 +354,20 @@ def _check(project: Path, sources: _Sources, work: Path, *, trust: bool) -> Drif
 
 @dataclass
 class Restored:
-    """Whether uncommitted changes set aside for an update came back cleanly."""
+    """Whether uncommitted changes set aside for an update came back cleanly, and if not, where
+    each of them is now (one sentence)."""
 
     ok: bool = True
     problem: str = ""
 
 
+STASH_MARKERS = ("<<<<<<< Updated upstream", ">>>>>>> Stashed changes")
+
+
 @contextmanager
 def set_aside(project: Path, needed: bool) -> Iterator[Restored]:
     """Stash the uncommitted changes (untracked files too) for the length of an update, then put
-    them back, whatever happened. A change that clashes with the update stays in the file between
-    conflict markers, and in `git stash list`."""
+    them back in the work tree, whatever happened (see `_put_back`)."""
     restored = Restored()
     if not needed:
         yield restored
@@ -331,12 +378,58 @@ def set_aside(project: Path, needed: bool) -> Iterator[Restored]:
     try:
         yield restored
     finally:
-        popped = _git(project, "stash", "pop", "--quiet")
-        if popped.returncode != 0:
-            restored.ok = False
-            restored.problem = (
-                "your uncommitted changes clash with it (they are also kept in `git stash list`)"
-            )
+        _put_back(project, restored)
+
+
+def _put_back(project: Path, restored: Restored) -> None:
+    """Bring the stashed changes back over what the update left.
+
+    Nothing changed (no update, a failure, an interruption rolled back): the stash pops onto
+    the tree it came from. Otherwise the update is committed for a moment so that the stash
+    applies by a real merge, then uncommitted again: a clash leaves both sides in the file
+    between git's markers, as `git stash pop` would, with a copy kept in `git stash list`.
+    Where git refuses to merge at all (an untracked file of yours where the update adds one),
+    the update is undone and the tree is exactly as it was before it.
+    """
+    if not dirty(project):
+        _pop(project, restored)
+        return
+    _git(project, "add", "-A")
+    _git(project, "commit", "-q", "--no-verify", "-m", "gostarter: the update, for a moment")
+    applied = _git(project, "stash", "apply", "--quiet")
+    unmerged = _git(project, "diff", "--name-only", "--diff-filter=U").stdout.split()
+    if applied.returncode == 0 or unmerged:
+        _git(project, "reset", "-q", "--mixed", "HEAD~1")
+        if not unmerged:
+            _git(project, "stash", "drop", "--quiet")
+            return
+        restored.ok = False
+        restored.problem = (
+            f"your uncommitted changes clash with the update in {', '.join(unmerged)}: both sides are "
+            f"in each of them between {STASH_MARKERS[0]!r} and {STASH_MARKERS[1]!r}; your other "
+            "changes are back as they were, and a copy of all of them stays in `git stash list`"
+        )
+        return
+    why = (applied.stderr.strip().splitlines() or ["git stash apply failed"])[0]
+    _git(project, "reset", "-q", "--hard", "HEAD~1")
+    _git(project, "clean", "-q", "-fd")
+    _pop(project, restored)
+    if restored.ok:
+        restored.ok = False
+        restored.problem = (
+            f"the update was undone because it clashes with your uncommitted changes ({why}); "
+            "your work tree is exactly as it was before: commit or stash your changes, then update"
+        )
+
+
+def _pop(project: Path, restored: Restored) -> None:
+    popped = _git(project, "stash", "pop", "--quiet")
+    if popped.returncode != 0:
+        restored.ok = False
+        last = (popped.stderr.strip().splitlines() or ["git stash pop failed"])[-1]
+        restored.problem = (
+            f"your uncommitted changes could not be put back ({last}); they are in `git stash list`"
+        )
 
 
 def dirty(project: Path) -> list[str]:
@@ -345,12 +438,13 @@ def dirty(project: Path) -> list[str]:
     return [line[3:] for line in status.stdout.splitlines()] if status.returncode == 0 else []
 
 
-def write_report(drifts: list[Drift], path: Path) -> None:
-    """The findings of `check` as TOML."""
+def write_report(drifts: list[Drift], path: Path, *, unchecked: Sequence[tuple[str, str]] = ()) -> None:
+    """The findings of `check` as TOML: every project checked, and every one that could not be
+    (with the reason), so that a fleet's report is whole whatever happened to one project."""
     projects = [
         {
             "project": str(drift.project),
-            "source": drift.source,
+            "source": sources.redact(drift.source),
             "current": drift.current,
             "newest": drift.newest,
             "behind": drift.behind,
@@ -363,7 +457,9 @@ def write_report(drifts: list[Drift], path: Path) -> None:
         "checked": len(drifts),
         "behind": behind,
         "current": len(drifts) - behind,
+        "unchecked": len(unchecked),
         "projects": projects,
+        "errors": [{"project": project, "error": error} for project, error in unchecked],
     }
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

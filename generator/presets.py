@@ -25,6 +25,7 @@ from typing import Any
 
 import tomli_w
 
+from generator import inputs
 from generator.errors import PresetError
 
 ENV_VAR = "GOSTARTER_PRESET"
@@ -62,15 +63,15 @@ def locate(explicit: Path | None = None) -> tuple[Path | None, str]:
 def load(path: Path) -> Preset:
     """Read and check the shape of a preset; values are checked by `render.check_answers`."""
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        raw = tomllib.loads(inputs.read_text(path, what="preset", error=PresetError))
     except FileNotFoundError:
         raise PresetError(
             f"preset {path} does not exist", hint="gostarter preset init FILE writes one"
         ) from None
-    except OSError as err:
-        raise PresetError(f"cannot read preset {path}: {err.strerror}") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+    except tomllib.TOMLDecodeError as err:
         raise PresetError(f"preset {path} is not valid TOML: {err}") from None
+    except RecursionError:
+        raise PresetError(f"preset {path} is nested too deeply to be a preset") from None
     unknown = sorted(set(raw) - TOP_LEVEL_KEYS)
     if unknown:
         raise PresetError(

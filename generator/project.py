@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 
+from generator import inputs, sources
 from generator.errors import UsageError
 
 ANSWERS_FILE = ".copier-answers.yml"
@@ -23,13 +24,15 @@ def read_answers(project: Path) -> dict[str, Any]:
         raise UsageError(f"{project} is not a directory")
     path = project / ANSWERS_FILE
     try:
-        answers = yaml.safe_load(path.read_text(encoding="utf-8"))
+        answers = yaml.load(inputs.read_text(path, what="answers file"), Loader=_AnswersLoader)
     except FileNotFoundError:
         raise UsageError(
             f"{project} is not a generated project: it has no {ANSWERS_FILE}",
             hint="run gostarter inside a project that gostarter or copier generated",
         ) from None
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
+    except RecursionError:
+        raise UsageError(f"cannot read {path}: it is nested too deeply to be answers") from None
+    except yaml.YAMLError as err:
         first = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise UsageError(f"cannot read {path}: {first}") from None
     if not isinstance(answers, dict):
@@ -37,13 +40,23 @@ def read_answers(project: Path) -> dict[str, Any]:
     return answers
 
 
+class _AnswersLoader(yaml.SafeLoader):
+    """YAML's safe loader without aliases: Copier never writes them, and an alias bomb of a few
+    bytes would otherwise grow into gigabytes wherever the answers are walked."""
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            raise yaml.composer.ComposerError(None, None, "aliases (*name) are not allowed in answers")
+        return super().compose_node(parent, index)
+
+
 def recorded(project: Path) -> tuple[str, str]:
-    """The template source (`_src_path`) and version (`_commit`) a project records."""
+    """The template source (`_src_path`) and version (`_commit`) a project records, checked to be
+    a template location and a git ref before anything uses them (they are data from the project)."""
     answers = read_answers(project)
-    source, commit = answers.get("_src_path"), answers.get("_commit")
-    if not isinstance(source, str) or not source.strip():
-        raise UsageError(f"{project / ANSWERS_FILE} names no template (_src_path)")
-    return source, str(commit or "")
+    where = str(project / ANSWERS_FILE)
+    source = sources.check_source(answers.get("_src_path"), where)
+    return source, sources.check_commit(answers.get("_commit"), where)
 
 
 @dataclass(frozen=True)

@@ -27,9 +27,10 @@ from typing import Any
 import copier
 import jinja2
 from copier.errors import CopierError, UnsafeTemplateError
+from plumbum import ProcessExecutionError
 
-from generator import __version__
-from generator.errors import DestinationError, InvalidAnswerError, RenderError, UsageError
+from generator import __version__, sources
+from generator.errors import DestinationError, GostarterError, InvalidAnswerError, RenderError, UsageError
 from generator.project import ANSWERS_FILE, read_answers, recorded
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -136,26 +137,32 @@ def _record_provenance(project: Path, template: Template) -> None:
 
 
 @contextmanager
-def _copier_errors(source: str) -> Iterator[None]:
-    """Turn Copier's exceptions into gostarter errors with a one-line message."""
+def _copier_errors(where: str, *, template: str) -> Iterator[None]:
+    """Run a Copier call under gostarter's git policy (allowed transports) and network deadline,
+    turning its exceptions into gostarter errors with a one-line message, credentials redacted.
+    `where` (" (from --data)") is added to answer errors; `template` is the source being used."""
+    sources.apply_git_policy()
     try:
         # Copier writes some blank lines to stdout: keep stdout for results.
-        with warnings.catch_warnings(), redirect_stdout(sys.stderr):
+        with sources.network_deadline(template), warnings.catch_warnings(), redirect_stdout(sys.stderr):
             warnings.simplefilter("ignore")  # DirtyLocalWarning and friends
             yield
-    except (KeyboardInterrupt, UnsafeTemplateError):
+    except (KeyboardInterrupt, UnsafeTemplateError, GostarterError):
         raise
     except jinja2.TemplateError as err:
         raise RenderError(f"the template is broken: {_jinja_problem(err)}", hint=_FORK_HINT) from None
     except ValueError as err:
         match = _VALIDATION.match(str(err))
         if match:
-            raise InvalidAnswerError(f"invalid {match['key']}{source}: {match['msg'].strip()}") from None
-        raise InvalidAnswerError(f"invalid answer{source}: {err}") from None
+            raise InvalidAnswerError(f"invalid {match['key']}{where}: {match['msg'].strip()}") from None
+        raise InvalidAnswerError(f"invalid answer{where}: {err}") from None
     except CopierError as err:
-        raise RenderError(f"copier: {err}") from None
+        raise RenderError(sources.redact(f"copier: {err}")) from None
+    except ProcessExecutionError as err:
+        last = (str(err.stderr).strip().splitlines() or [f"exit {err.retcode}"])[-1]
+        raise RenderError(sources.redact(f"git failed on the template {template}: {last}")) from None
     except OSError as err:
-        raise RenderError(f"cannot render the template: {err}") from None
+        raise RenderError(sources.redact(f"cannot render the template: {err}")) from None
 
 
 def _check_types(questions: Mapping[str, Any], answers: Mapping[str, Any], source: str) -> None:
@@ -262,7 +269,7 @@ def _copy(
     """The one call of copier.run_copy. Copier's own verification task never runs: a pretend
     run skips tasks (and judges a given `verify` answer); a real one is told verify=none.
     `unsafe=False` (a template no one chose in this command) also skips every task."""
-    with _copier_errors(where):
+    with _copier_errors(where, template=template.src):
         return copier.run_copy(
             template.src,
             dest,
@@ -436,11 +443,15 @@ def update(
     """
     src, _ = recorded(project)
     answers = read_answers(project)
-
+    problem = _unclean(project)
+    if problem:
+        raise UsageError(
+            f"{project} {problem}; Copier updates only a clean git work tree, nothing was changed"
+        )
     trusted = trust or _shipped_template(src)
 
     def run(unsafe: bool) -> None:
-        with _copier_errors(""):
+        with _copier_errors("", template=src):
             copier.run_update(
                 project,
                 defaults=not interactive,
@@ -457,28 +468,26 @@ def update(
         where = f"in {project / ANSWERS_FILE}"
         check_answers(Template(src), given, source=where, known_only=True, unsafe=trusted)
         try:
-            run(trusted or (not run_tasks and src in _TASKS_ONLY))
+            run(trusted)
         except UnsafeTemplateError as err:
-            # A preview skips tasks, so tasks alone put nothing at risk; migrations would run.
+            # Decided for this project, this time: a preview skips tasks, so a template whose only
+            # unsafe feature here is tasks puts nothing at risk; migrations would run, so they refuse.
             if run_tasks or _unsafe_features(err) != {"tasks"}:
                 raise
-            _TASKS_ONLY.add(src)  # the next preview of this template need not ask again
             run(True)
     except UnsafeTemplateError as err:
         raise UsageError(
-            f"the template {src} (named in {project / ANSWERS_FILE}) has "
+            f"the template {sources.redact(src)} (named in {project / ANSWERS_FILE}) has "
             f"{' and '.join(sorted(_unsafe_features(err)))}, and gostarter runs them only for a template "
             "you trust; nothing was changed",
             hint="if you trust it, pass --trust, or add its location to `trust:` in Copier's settings "
             "file (~/.config/copier/settings.yml, or $COPIER_SETTINGS_PATH)",
         ) from None
-    except KeyboardInterrupt:
+    except BaseException:
+        # Copier updates only clean work trees, so HEAD is what the tree was: whatever stopped the
+        # update (an error, a timeout, Ctrl-C), it is applied whole or not at all.
         _roll_back(project)
         raise
-
-
-# Templates whose only unsafe feature is tasks, learnt in this process (previews skip tasks).
-_TASKS_ONLY: set[str] = set()
 
 
 def _unsafe_features(err: UnsafeTemplateError) -> set[str]:
@@ -487,7 +496,18 @@ def _unsafe_features(err: UnsafeTemplateError) -> set[str]:
     return {name.strip() for name in listed.group(1).split(",")} if listed else {"unknown features"}
 
 
+def _unclean(project: Path) -> str:
+    """Why `project` is not a clean git work tree ("" when it is): the roll-back needs one."""
+    status = subprocess.run(["git", "status", "--porcelain"], cwd=project, capture_output=True, check=False)
+    if status.returncode != 0:
+        return "is not in a git repository"
+    return "has uncommitted changes" if status.stdout.strip() else ""
+
+
 def _roll_back(project: Path) -> None:
-    """Undo a half-applied update: the tree was clean before it, so HEAD is what it was."""
+    """Undo a half-applied update: the tree was clean before it, so HEAD is what it was. A tree
+    still clean is left alone (not even a reflog entry)."""
+    if not _unclean(project):
+        return
     for argv in (["git", "reset", "--quiet", "--hard", "HEAD"], ["git", "clean", "--quiet", "-fd"]):
         subprocess.run(argv, cwd=project, capture_output=True, check=False)

@@ -17,7 +17,7 @@ import pytest
 from generator import verify
 from generator.errors import EnvironmentProblem
 from tests import standin
-from tests.helpers import IN_CI, go_env
+from tests.helpers import IN_CI, commit_all, copy_template, go_env
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -65,3 +65,11 @@ def no_leftovers(docker_client: Any) -> Iterator[None]:
     for container in left:
         container.remove(force=True)
     assert not left, f"containers left behind: {[c.name for c in left]}"
+
+
+@pytest.fixture
+def template_repo(tmp_path: Path) -> Path:
+    """The template at 1.0.0; `release_1_1(repo)` makes 1.1.0."""
+    repo = copy_template(tmp_path / "template")
+    commit_all(repo, "1.0.0", tag="1.0.0")
+    return repo

@@ -13,6 +13,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from generator import cli, verify
 from generator.render import Answers, Template, render
 
@@ -127,3 +129,38 @@ def chdir(path: Path) -> Iterator[None]:
         yield
     finally:
         os.chdir(saved)
+
+
+# ---------------------------------------------------------------- a template repository and its projects
+
+NEW_TARGET = "\nversion: # @HELP print the version the binary would carry\n\t@echo $(VERSION)\n"
+OWNER_MAIN = "\n// Owner's note: the payments team owns this service.\n"
+OWNER_MAKEFILE_LINE = "# Owner: payments team, see the runbook.\n"
+
+
+def release_1_1(repo: Path) -> None:
+    """A new Makefile target and a new file, as a platform team would ship them."""
+    makefile = repo / "template" / "Makefile.jinja"
+    makefile.write_text(makefile.read_text() + NEW_TARGET)
+    (repo / "template" / "SECURITY.md").write_text("Report vulnerabilities to security@example.com.\n")
+    commit_all(repo, "1.1.0: version target, SECURITY.md", tag="1.1.0")
+
+
+def generate(repo: Path, dest: Path, data: dict[str, str] | None = None) -> Path:
+    args = [arg for key, value in (data or {}).items() for arg in ("--data", f"{key}={value}")]
+    done = gostarter("new", str(dest), "--template", str(repo), "--defaults", "--verify", "none", *args)
+    assert done.returncode == 0, done.stderr
+    commit_all(dest, "generated")
+    return dest
+
+
+def owner_edits(project: Path) -> None:
+    with (project / "main.go").open("a") as main_go:
+        main_go.write(OWNER_MAIN)
+    makefile = project / "Makefile"
+    makefile.write_text(OWNER_MAKEFILE_LINE + makefile.read_text())
+    git(project, "commit", "-qam", "owner's edits")
+
+
+def answers(project: Path) -> dict[str, Any]:
+    return yaml.safe_load((project / ".copier-answers.yml").read_text())

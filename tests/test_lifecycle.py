@@ -14,64 +14,28 @@ import sys
 import time
 import tomllib
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
 
 from generator import lifecycle
 from tests.helpers import (
     IN_CI,
+    OWNER_MAIN,
+    OWNER_MAKEFILE_LINE,
     ROOT,
+    answers,
     assert_clean_error,
     commit_all,
     copy_template,
+    generate,
     git,
     gostarter,
     gostarter_process,
+    owner_edits,
+    release_1_1,
     run,
     snapshot,
 )
-
-NEW_TARGET = "\nversion: # @HELP print the version the binary would carry\n\t@echo $(VERSION)\n"
-OWNER_MAIN = "\n// Owner's note: the payments team owns this service.\n"
-OWNER_MAKEFILE_LINE = "# Owner: payments team, see the runbook.\n"
-
-
-@pytest.fixture
-def template_repo(tmp_path: Path) -> Path:
-    """The template at 1.0.0; `release_1_1(repo)` makes 1.1.0."""
-    repo = copy_template(tmp_path / "template")
-    commit_all(repo, "1.0.0", tag="1.0.0")
-    return repo
-
-
-def release_1_1(repo: Path) -> None:
-    """A new Makefile target and a new file, as a platform team would ship them."""
-    makefile = repo / "template" / "Makefile.jinja"
-    makefile.write_text(makefile.read_text() + NEW_TARGET)
-    (repo / "template" / "SECURITY.md").write_text("Report vulnerabilities to security@example.com.\n")
-    commit_all(repo, "1.1.0: version target, SECURITY.md", tag="1.1.0")
-
-
-def generate(repo: Path, dest: Path, data: dict[str, str] | None = None) -> Path:
-    args = [arg for key, value in (data or {}).items() for arg in ("--data", f"{key}={value}")]
-    done = gostarter("new", str(dest), "--template", str(repo), "--defaults", "--verify", "none", *args)
-    assert done.returncode == 0, done.stderr
-    commit_all(dest, "generated")
-    return dest
-
-
-def owner_edits(project: Path) -> None:
-    with (project / "main.go").open("a") as main_go:
-        main_go.write(OWNER_MAIN)
-    makefile = project / "Makefile"
-    makefile.write_text(OWNER_MAKEFILE_LINE + makefile.read_text())
-    git(project, "commit", "-qam", "owner's edits")
-
-
-def answers(project: Path) -> dict[str, Any]:
-    return yaml.safe_load((project / ".copier-answers.yml").read_text())
 
 
 def test_a_project_records_its_template_and_version(template_repo: Path, tmp_path: Path) -> None:

@@ -1,0 +1,222 @@
+"""A template's git source as data: checked before use, redacted when shown, reached with a deadline.
+
+A project's answers file names its template (`_src_path`) and version
+(`_commit`). Both come from whoever wrote the repository, so they are data:
+checked here before any git or Copier call sees them, passed after `--`
+(never as a free word that git could read as an option), and fetched only
+over the transports in `ALLOWED_PROTOCOLS`, whatever the user's git
+configuration says. Credentials in a URL never reach a message.
+
+Standard library only: project.py (and so the Copier task) imports it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from generator.errors import UsageError
+
+# git's own transports that a template may come from; never ext:: or fd::, which run commands.
+ALLOWED_PROTOCOLS = "file:https:http:ssh:git"
+SOURCE_MAX_CHARS = 2048
+COMMIT_MAX_CHARS = 255
+# Seconds a network operation (a listing, a clone, a whole Copier update) may take.
+TIMEOUT_VAR = "GOSTARTER_NETWORK_TIMEOUT"
+DEFAULT_TIMEOUT_SECONDS = 120.0
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_REMOTE_HELPER = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*::")  # git's <transport>::<address>
+_USERINFO = re.compile(
+    r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^/@\s:]*)(?P<password>:[^/@\s]*)?@"
+)
+# What git-check-ref-format refuses (its rules 1-10), for a recorded `_commit`.
+_BAD_REF = re.compile(r"(^|/)\.|\.\.|[~^:?*\[\\ ]|@\{|//|\.lock(/|$)|/$|\.$|^@$|^/")
+
+
+def redact(text: str) -> str:
+    """`text` with the secret part of every URL's credentials replaced: `https://user:***@host`,
+    `https://***@host` for a token alone. An ssh user (`ssh://git@host`) is kept: it is no secret."""
+
+    def hide(match: re.Match[str]) -> str:
+        scheme, user, password = match["scheme"], match["user"], match["password"]
+        if password is not None:
+            return f"{scheme}{user}:***@"
+        if scheme.lower().startswith(("http", "git+http")) and user:
+            return f"{scheme}***@"
+        return match.group(0)
+
+    return _USERINFO.sub(hide, text)
+
+
+def check_source(source: object, where: str) -> str:
+    """A recorded `_src_path` that git and Copier may be given, or UsageError naming `where`."""
+    if not isinstance(source, str) or not source.strip():
+        raise UsageError(f"{where} names no template (_src_path)")
+    shown = redact(source[:80]) + ("..." if len(source) > 80 else "")
+    if len(source) > SOURCE_MAX_CHARS:
+        raise UsageError(f"{where}: _src_path is {len(source)} characters long (at most {SOURCE_MAX_CHARS})")
+    if _CONTROL.search(source):
+        raise UsageError(f"{where}: _src_path {shown!r} holds a control character")
+    if source.startswith("-"):
+        raise UsageError(
+            f"{where}: _src_path {shown!r} starts with '-': it is not a template location",
+            hint="a template is a path or a git URL; an answers file cannot pass options to git",
+        )
+    if _REMOTE_HELPER.match(source):
+        raise UsageError(f"{where}: _src_path {shown!r} names a git remote helper; gostarter never runs one")
+    return source
+
+
+def check_commit(commit: object, where: str) -> str:
+    """A recorded `_commit` that is a valid git ref name (a tag, a `git describe`, a commit id)."""
+    text = "" if commit is None else str(commit)
+    if not text:
+        return text
+    shown = text[:80] + ("..." if len(text) > 80 else "")
+    if len(text) > COMMIT_MAX_CHARS or _CONTROL.search(text) or text.startswith("-") or _BAD_REF.search(text):
+        raise UsageError(f"{where}: _commit {shown!r} is not a git tag or commit")
+    return text
+
+
+def git_url(source: str) -> str:
+    """What git itself accepts for a Copier template source (git+https://, gh:, gl:)."""
+    if source.startswith("git+"):
+        return source[4:]
+    for short, host in (("gh:", "https://github.com/"), ("gl:", "https://gitlab.com/")):
+        if source.startswith(short):
+            return host + source[len(short) :]
+    return source
+
+
+def timeout_seconds() -> float:
+    """The network deadline: $GOSTARTER_NETWORK_TIMEOUT seconds, else 120."""
+    try:
+        value = float(os.environ.get(TIMEOUT_VAR, ""))
+    except ValueError:
+        return DEFAULT_TIMEOUT_SECONDS
+    return value if value > 0 else DEFAULT_TIMEOUT_SECONDS
+
+
+def git_policy() -> dict[str, str]:
+    """The environment every git process gostarter starts, or Copier starts for it, runs with."""
+    policy = {"GIT_ALLOW_PROTOCOL": ALLOWED_PROTOCOLS, "GIT_PROTOCOL_FROM_USER": "0"}
+    if not sys.stdin or not sys.stdin.isatty():
+        policy["GIT_TERMINAL_PROMPT"] = "0"  # nobody is there to type a password: fail, don't wait
+    return policy
+
+
+def apply_git_policy() -> None:
+    """Put `git_policy()` into this process's environment, and into plumbum's copy of it, which
+    Copier's own git calls use (plumbum copies os.environ once, when it is imported)."""
+    policy = git_policy()
+    os.environ.update(policy)
+    plumbum = sys.modules.get("plumbum")
+    if plumbum is not None:
+        for key, value in policy.items():
+            plumbum.local.env[key] = value
+
+
+def run_git(
+    argv: Sequence[str], *, source: str, cwd: Path | None = None, binary: bool = False
+) -> subprocess.CompletedProcess[Any]:
+    """Run a git command that reaches `source`, in a process group of its own, ended whole at the
+    deadline or on any exception (Ctrl-C included); a timeout is one UsageError naming the source."""
+    env = {**os.environ, **git_policy()}
+    seconds = timeout_seconds()
+    proc = subprocess.Popen(
+        list(argv),
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=not binary,
+        start_new_session=True,
+    )
+    try:
+        out, err = proc.communicate(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        raise UsageError(
+            f"the template {redact(source)} did not answer within {seconds:.0f} s",
+            hint=f"check the network or the URL; {TIMEOUT_VAR} sets the deadline",
+        ) from None
+    finally:
+        kill_group(proc)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def kill_group(proc: subprocess.Popen[Any]) -> None:
+    """End `proc` and everything in its process group (it was started in a session of its own)."""
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=5)
+    for stream in (proc.stdout, proc.stderr):
+        if stream is not None:
+            stream.close()
+
+
+_NETWORK_COMMANDS = ("git", "ssh")
+
+
+def _descendants(root: int) -> list[tuple[int, str]]:
+    """(pid, command name) of every process below `root`, read from /proc."""
+    children: dict[int, list[tuple[int, str]]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        name = stat[stat.find("(") + 1 : stat.rfind(")")]
+        ppid = int(stat[stat.rfind(")") + 2 :].split()[1])
+        children.setdefault(ppid, []).append((int(entry.name), name))
+    found, stack = [], [root]
+    while stack:
+        for pid, name in children.get(stack.pop(), []):
+            found.append((pid, name))
+            stack.append(pid)
+    return found
+
+
+@contextlib.contextmanager
+def network_deadline(source: str) -> Iterator[None]:
+    """Bound the git processes that a library call (Copier) starts below this process: at the
+    deadline they are killed, and the call's failure becomes one line naming the template."""
+    seconds = timeout_seconds()
+    expired = threading.Event()
+
+    def expire() -> None:
+        expired.set()
+        for pid, name in _descendants(os.getpid()):
+            if name.startswith(_NETWORK_COMMANDS):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGKILL)
+
+    timer = threading.Timer(seconds, expire)
+    timer.daemon = True
+    started = time.monotonic()
+    timer.start()
+    try:
+        yield
+    except Exception:
+        if expired.is_set():
+            raise UsageError(
+                f"the template {redact(source)} did not answer within {seconds:.0f} s "
+                f"({time.monotonic() - started:.0f} s spent); nothing was changed",
+                hint=f"check the network or the URL; {TIMEOUT_VAR} sets the deadline",
+            ) from None
+        raise
+    finally:
+        timer.cancel()
