@@ -31,7 +31,7 @@ class ExitCode(IntEnum):
 _MEANINGS = {
     ExitCode.SUCCESS: "success",
     ExitCode.FAILURE: "failure, including a failed verification",
-    ExitCode.USAGE: "bad usage or invalid input (an answer, a preset, a destination)",
+    ExitCode.USAGE: "bad usage or invalid input (an answer, a preset, a destination, an unreadable project)",
     ExitCode.HANGUP: "hung up (SIGHUP, a closed terminal); cleaned up as for 130",
     ExitCode.INTERRUPTED: "interrupted (Ctrl-C); whatever was started is removed",
     ExitCode.TERMINATED: "terminated (SIGTERM: a timeout, a cancelled CI job); cleaned up as for 130",
