@@ -166,7 +166,12 @@ def kill_group(proc: subprocess.Popen[Any]) -> None:
             stream.close()
 
 
-_NETWORK_COMMANDS = ("git", "ssh")
+def remote(source: str) -> bool:
+    """Whether reaching `source` goes over a network (a local path or file:// does not)."""
+    url = git_url(source)
+    if url.startswith("file://"):
+        return False
+    return "://" in url or bool(re.match(r"[^/]+@[^/:]+:", url)) or url.startswith(("gh:", "gl:"))
 
 
 def _descendants(root: int) -> list[tuple[int, str]]:
@@ -190,19 +195,38 @@ def _descendants(root: int) -> list[tuple[int, str]]:
     return found
 
 
+def _network_processes(source: str) -> list[int]:
+    """The processes below this one that talk to `source` over the network: git's transport
+    helpers, ssh, and any git whose command line names the URL."""
+    url = git_url(source)
+    found = []
+    for pid, name in _descendants(os.getpid()):
+        if name.startswith(("git-remote-", "ssh")):
+            found.append(pid)
+            continue
+        if name == "git":
+            with contextlib.suppress(OSError):
+                if url.encode() in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0"):
+                    found.append(pid)
+    return found
+
+
 @contextlib.contextmanager
 def network_deadline(source: str) -> Iterator[None]:
-    """Bound the git processes that a library call (Copier) starts below this process: at the
-    deadline they are killed, and the call's failure becomes one line naming the template."""
+    """Bound the network git processes that a library call (Copier) starts for a remote `source`:
+    at the deadline they are killed, and the call's failure becomes one line naming the template.
+    Local work (rendering, a local clone) is never cut short, however slow the machine."""
+    if not remote(source):
+        yield
+        return
     seconds = timeout_seconds()
     expired = threading.Event()
 
     def expire() -> None:
-        expired.set()
-        for pid, name in _descendants(os.getpid()):
-            if name.startswith(_NETWORK_COMMANDS):
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.kill(pid, signal.SIGKILL)
+        for pid in _network_processes(source):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+                expired.set()
 
     timer = threading.Timer(seconds, expire)
     timer.daemon = True
