@@ -7,6 +7,7 @@ code from `errors.ExitCode`.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import shutil
 import signal
 import sys
@@ -19,9 +20,9 @@ from generator.console import Progress
 from generator.errors import (
     ExitCode,
     GostarterError,
-    Terminated,
     UsageError,
     exit_codes_help,
+    interrupting_signal,
     terminations_interrupt,
 )
 from generator.project import Settings, read_answers, recorded
@@ -35,10 +36,16 @@ VERIFY_HELP = (
 )
 
 
+def _say(text: str) -> None:
+    """A line on stderr, if there still is one (a closed terminal is not a second error)."""
+    with contextlib.suppress(OSError, ValueError):
+        print(text, file=sys.stderr, flush=True)
+
+
 def _error(message: str, hint: str = "") -> None:
-    print(f"gostarter: error: {message}", file=sys.stderr)
+    _say(f"gostarter: error: {message}")
     if hint:
-        print(f"gostarter: {hint}", file=sys.stderr)
+        _say(f"gostarter: {hint}")
 
 
 def parse_data(items: Sequence[str]) -> dict[str, str]:
@@ -414,9 +421,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         _error(err.message, err.hint)
         return err.exit_code
     except KeyboardInterrupt as interrupt:
-        signum = interrupt.signum if isinstance(interrupt, Terminated) else signal.SIGINT
+        signum = interrupting_signal(interrupt)
         name = signal.Signals(signum).name
-        print(f"\ngostarter: interrupted ({name}); nothing was left half-written", file=sys.stderr)
+        _say(f"\ngostarter: interrupted ({name}); nothing was left half-written")
         return ExitCode(128 + signum)
     except OSError as err:
         _error(f"{err.strerror or err}" + (f": {err.filename}" if err.filename else ""))

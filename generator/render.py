@@ -30,7 +30,7 @@ import copier
 import jinja2
 from copier.errors import CopierError, UnsafeTemplateError
 
-from generator import __version__
+from generator import __version__, children
 from generator.errors import DestinationError, InvalidAnswerError, RenderError, UsageError
 from generator.project import ANSWERS_FILE, read_answers, recorded
 
@@ -82,9 +82,10 @@ class Template:
         """This template's version: its checkout's `git describe`, else the package's."""
         if self.vcs_ref is not None:
             argv = ["git", "-C", self.src, "describe", "--tags", "--always", "--dirty"]
-            described = subprocess.run(argv, capture_output=True, text=True, check=False)
-            if described.returncode == 0 and described.stdout.strip():
-                return described.stdout.strip()
+            with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+                described = children.run(argv, timeout=60)
+                if described.returncode == 0 and str(described.stdout).strip():
+                    return str(described.stdout).strip()
         return __version__
 
 
@@ -560,4 +561,4 @@ def _unsafe_features(err: UnsafeTemplateError) -> set[str]:
 def _roll_back(project: Path) -> None:
     """Undo a half-applied update: the tree was clean before it, so HEAD is what it was."""
     for argv in (["git", "reset", "--quiet", "--hard", "HEAD"], ["git", "clean", "--quiet", "-fd"]):
-        subprocess.run(argv, cwd=project, capture_output=True, check=False)
+        children.run(argv, cwd=project)
