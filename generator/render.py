@@ -28,7 +28,7 @@ from typing import Any
 
 import copier
 import jinja2
-from copier.errors import CopierError, UnsafeTemplateError
+from copier.errors import CopierError, CopierWarning, UnsafeTemplateError
 
 from generator import __version__, children
 from generator.errors import DestinationError, InvalidAnswerError, RenderError, UsageError
@@ -144,7 +144,7 @@ def _copier_errors(source: str) -> Iterator[None]:
     try:
         # Copier writes some blank lines to stdout: keep stdout for results.
         with warnings.catch_warnings(), redirect_stdout(sys.stderr):
-            warnings.simplefilter("ignore")  # DirtyLocalWarning and friends
+            warnings.simplefilter("ignore", CopierWarning)  # DirtyLocalWarning and friends, nothing else
             yield
     except (KeyboardInterrupt, UnsafeTemplateError):
         raise
