@@ -67,14 +67,15 @@ def _terminate(signum: int, _frame: object) -> None:
 def terminations_interrupt() -> Iterator[None]:
     """Inside, SIGINT, SIGTERM and SIGHUP raise Terminated, a KeyboardInterrupt: they take the path
     of Ctrl-C, so every `finally` removes what was started (containers, staging, clones). After the
-    first, the others are ignored until the clean-up is done."""
+    first, the others are ignored until the process exits."""
     _received.clear()
     saved = {sig: signal.signal(sig, _terminate) for sig in _HANDLED}
     try:
         yield
     finally:
         for sig, handler in saved.items():
-            signal.signal(sig, handler)
+            # once one was taken, the process is on its way out: the others stay ignored
+            signal.signal(sig, signal.SIG_IGN if _received else handler)
 
 
 def interrupting_signal(interrupt: KeyboardInterrupt) -> int:

@@ -344,6 +344,7 @@ class TestChildren:
     ) -> None:
         """The service binary is running when two signals arrive 5 ms apart: none of gostarter's
         children outlives it, and the temporary directory is gone."""
+        slow_to_answer(project)
         proc = start(["verify", str(project), "--verify", "native"], private_tmp)
         background.append(proc)
         children = wait_for_child(proc, f"{private_tmp}/gostarter-native-", suffix="/service")
@@ -404,6 +405,14 @@ class TestChildren:
         time.sleep(0.2)
         assert not [was for pid, was in children.items() if alive(pid, was)]
         assert list(here.iterdir()) == [] and list(private_tmp.iterdir()) == []
+
+
+def slow_to_answer(project: Path) -> None:
+    """The service sleeps 20 s before it listens: it is surely running while gostarter probes it."""
+    main = project / "main.go"
+    main.write_text(
+        main.read_text().replace("func main() {\n", "func main() {\n\ttime.Sleep(20 * time.Second)\n", 1)
+    )
 
 
 def running_with(text: str) -> list[str]:
