@@ -10,7 +10,9 @@ standard packaging tools and runs the script again:
    the environment itself;
 2. else a virtual environment in the user's cache directory, keyed by those
    dependencies and this Python's version, made with `venv` and filled by pip
-   once; later runs reuse it.
+   once; later runs reuse it. One that does not start (its base Python was
+   removed) or lacks a dependency is rebuilt once; a cache directory that
+   cannot be used gives way to a temporary environment, removed afterwards.
 
 When neither can get them (no package index reachable, no venv module), it
 says so in one line with the way to verify later, and the task exits 0.
@@ -29,6 +31,7 @@ import tempfile
 from pathlib import Path
 
 BOOTSTRAPPED = "GOSTARTER_HOOK_BOOTSTRAPPED"  # set in the re-run, so that it never loops
+MISSING = 3  # the re-run's exit code when a dependency is still missing: the environment is rebuilt
 _METADATA = re.compile(r"^# /// script$\s(?P<content>(^#(| .*)$\s)+)^# ///$", re.M)
 
 
@@ -73,18 +76,30 @@ def with_uv(script: Path, argv: list[str]) -> int | None:
     return code if code == 0 else None
 
 
-def cached_environment(script: Path) -> tuple[Path | None, str]:
-    """A virtual environment holding the dependencies: reused, or made once. (python, why not)"""
+def _starts(python: Path) -> bool:
+    """Whether the environment's Python starts at all (its base interpreter may have gone)."""
+    try:
+        return subprocess.run([str(python), "-c", "pass"], capture_output=True, check=False).returncode == 0
+    except OSError:
+        return False
+
+
+def cached_environment(
+    script: Path, base: Path, *, temporary: bool = False, again: bool = False
+) -> tuple[Path | None, str]:
+    """A virtual environment under `base` holding the dependencies: reused, or made once.
+    (its python, or None and why not). OSError when `base` cannot be used."""
     deps = dependencies(script)
     key = hashlib.sha256(f"{sys.version_info[:2]} {sorted(deps)}".encode()).hexdigest()[:16]
-    home = cache_dir() / "hook-env" / key
+    home = base / key
     python = home / ("Scripts/python.exe" if sys.platform == "win32" else "bin/python")
     if (home / ".complete").is_file():
         say(f"reusing the verification environment in {home}")
         return python, ""
-    home.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f"{key}.", dir=home.parent))
-    say(f"first run: installing {', '.join(deps)} into {home} (later runs reuse it)")
+    base.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f"{key}.", dir=base))
+    where = "a temporary environment (removed afterwards)" if temporary else f"{home} (later runs reuse it)"
+    say(f"{'installing' if temporary or again else 'first run: installing'} {', '.join(deps)} into {where}")
     try:
         steps = {
             "python -m venv": [sys.executable, "-m", "venv", str(staging)],
@@ -104,20 +119,55 @@ def cached_environment(script: Path) -> tuple[Path | None, str]:
         shutil.rmtree(staging, ignore_errors=True)
 
 
+def _verify_in(base: Path, script: Path, argv: list[str], *, temporary: bool = False) -> str:
+    """Run the task in the environment under `base`; a cached one that does not start or lacks a
+    dependency is rebuilt once. Returns why it could not run, or "" when it ran."""
+    for attempt in ("first", "rebuilt"):
+        python, why = cached_environment(script, base, temporary=temporary, again=attempt == "rebuilt")
+        if python is None:
+            return why
+        code = rerun(script, argv, [str(python)]) if _starts(python) else None
+        if code is not None and code != MISSING:
+            return ""
+        problem = "does not start" if code is None else "lacks a dependency"
+        if attempt == "rebuilt":
+            return f"the rebuilt environment {python.parent.parent} {problem}"
+        say(f"the verification environment in {python.parent.parent} {problem}: rebuilding it once")
+        shutil.rmtree(python.parent.parent, ignore_errors=True)
+    return "unreachable"
+
+
 def bootstrap(script: Path, argv: list[str], missing: str) -> int:
-    """Get the dependencies and run again; on failure, one line and exit 0."""
+    """Get the dependencies and run again; on failure, one line and exit 0.
+
+    In the re-run itself (BOOTSTRAPPED set), a dependency that is still missing
+    exits MISSING, so that the first run rebuilds the environment once. A cache
+    directory that cannot be used (XDG_CACHE_HOME naming a file, no
+    permission) gives way to a temporary environment, removed afterwards.
+    """
     if os.environ.get(BOOTSTRAPPED):
-        say(f"verification skipped: {missing} is still missing in the prepared environment")
-        return 0
+        return MISSING
     if with_uv(script, argv) is not None:
         return 0
-    python, why = cached_environment(script)
-    if python is not None and rerun(script, argv, [str(python)]) is not None:
+    base = cache_dir() / "hook-env"
+    try:
+        why = _verify_in(base, script, argv)
+    except OSError as err:
+        say(
+            f"cannot use the cache directory {base} ({err.strerror or err}): "
+            "using a temporary environment instead"
+        )
+        try:
+            with tempfile.TemporaryDirectory(prefix="gostarter-hook-env-") as tmp:
+                why = _verify_in(Path(tmp), script, argv, temporary=True)
+        except OSError as again:
+            why = f"no temporary environment either: {again.strerror or again}"
+    if not why:
         return 0
     project = Path(argv[0]).resolve() if argv else Path.cwd()
     say(
         f"verification skipped: {missing} is not installed beside Copier ({sys.executable}) and could "
-        f"not be installed ({why or 'the prepared environment did not start'}); the project was kept: "
+        f"not be installed ({why}); the project was kept: "
         f"verify it later with `make smoke` in {project}, or `gostarter verify {project}`"
     )
     return 0

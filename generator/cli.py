@@ -7,6 +7,7 @@ code from `errors.ExitCode`.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import shutil
 import signal
 import sys
@@ -14,14 +15,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from generator import __version__, lifecycle, presets, render, sources, verify
+from generator import __version__, lifecycle, outputs, presets, render, sources, verify
 from generator.console import Progress
 from generator.errors import (
     ExitCode,
     GostarterError,
-    Terminated,
     UsageError,
     exit_codes_help,
+    interrupting_signal,
     terminations_interrupt,
 )
 from generator.project import Settings, read_answers, recorded
@@ -35,11 +36,17 @@ VERIFY_HELP = (
 )
 
 
+def _say(text: str) -> None:
+    """A line on stderr, if there still is one (a closed terminal is not a second error)."""
+    with contextlib.suppress(OSError, ValueError):
+        print(text, file=sys.stderr, flush=True)
+
+
 def _error(message: str, hint: str = "") -> None:
     """An error in one line (and a hint in a second), credentials in any URL redacted."""
-    print(f"gostarter: error: {sources.redact(message)}", file=sys.stderr)
+    _say(f"gostarter: error: {sources.redact(message)}")
     if hint:
-        print(f"gostarter: {sources.redact(hint)}", file=sys.stderr)
+        _say(f"gostarter: {sources.redact(hint)}")
 
 
 def parse_data(items: Sequence[str]) -> dict[str, str]:
@@ -67,10 +74,16 @@ def _verify_and_report(
     progress = Progress(quiet=args.quiet, verbose=args.verbose)
     result = verify.verify(project, mode=args.verify, progress=progress, remove_image=args.rm_image)
     if args.report:
-        verify.write_report(result, Path(args.report))
+        verify.write_report(result, Path(args.report), project=shown_as or project)
     shown = str(_shown((shown_as or project).absolute()))
     verify.print_result(result, shown_as=shown, kept=new, quiet=args.quiet, out=sys.stdout)
     return result
+
+
+def _check_report(args: argparse.Namespace, *projects: Path) -> None:
+    """Refuse a bad --report before any work: not a regular file, or inside a project."""
+    if args.report:
+        outputs.check_target(Path(args.report), what="report", inside=projects)
 
 
 def _exit_code(result: verify.Result) -> ExitCode:
@@ -100,6 +113,11 @@ def _next_steps(project: Path, result: verify.Result, args: argparse.Namespace) 
     print("\n".join(lines))
 
 
+def _on_a_terminal() -> bool:
+    """Whether questions can be asked: standard input is open and is a terminal."""
+    return sys.stdin is not None and not sys.stdin.closed and sys.stdin.isatty()
+
+
 def cmd_new(args: argparse.Namespace) -> int:
     preset = presets.find(Path(args.preset) if args.preset else None)
     template = render.Template.resolve(args.template or (preset.template if preset else None))
@@ -109,13 +127,15 @@ def cmd_new(args: argparse.Namespace) -> int:
         preset_source=f"in preset {preset.path}" if preset else "",
     )
     interactive = not args.defaults
-    if interactive and not sys.stdin.isatty():
+    if interactive and not _on_a_terminal():
         raise UsageError(
             "no terminal to ask the questions on (standard input is not a terminal)",
             hint="pass --defaults for a scripted run, with --data KEY=VALUE for each answer to set",
         )
     dest = Path(args.dest) if args.dest else None
+    _check_report(args, *([dest] if dest is not None else []))
     project = render.render(template, dest, answers=answers, interactive=interactive, quiet=args.quiet)
+    _check_report(args, project)  # ./APP_NAME is known only now
     if not args.quiet:
         print(f"gostarter: generated {project}", file=sys.stderr)
     result = _verify_and_report(project, args, new=True)
@@ -124,6 +144,7 @@ def cmd_new(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
+    _check_report(args, Path(args.dir))
     return _exit_code(_verify_and_report(Path(args.dir), args))
 
 
@@ -138,6 +159,7 @@ def _changes_table(drift: lifecycle.Drift) -> str:
 
 def cmd_update(args: argparse.Namespace) -> int:
     project = lifecycle.resolved(Path(args.dir))
+    _check_report(args, project)
     if args.dry_run:
         return _update_dry_run(project, args)
     recorded(project)  # a usage error before anything else
@@ -150,7 +172,7 @@ def cmd_update(args: argparse.Namespace) -> int:
             hint="commit or stash them first, so that the update can be reviewed and undone with git "
             "(or pass --allow-dirty: they are stashed and put back afterwards)",
         )
-    interactive = not args.defaults and sys.stdin.isatty()
+    interactive = not args.defaults and _on_a_terminal()
     before = set(read_answers(project))
     with lifecycle.set_aside(project, bool(uncommitted)) as restored:
         render.update(project, interactive=interactive, quiet=args.quiet, trust=args.trust)
@@ -203,6 +225,7 @@ def _update_dry_run(project: Path, args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     dirs = args.dirs or ["."]
+    _check_report(args, *[Path(d) for d in dirs])
     drifts: list[lifecycle.Drift] = []
     unchecked: list[tuple[str, str]] = []
     for directory, drift in lifecycle.check_all([Path(d) for d in dirs], trust=args.trust):
@@ -406,9 +429,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         _error(err.message, err.hint)
         return err.exit_code
     except KeyboardInterrupt as interrupt:
-        signum = interrupt.signum if isinstance(interrupt, Terminated) else signal.SIGINT
+        signum = interrupting_signal(interrupt)
         name = signal.Signals(signum).name
-        print(f"\ngostarter: interrupted ({name}); nothing was left half-written", file=sys.stderr)
+        _say(f"\ngostarter: interrupted ({name}); nothing was left half-written")
         return ExitCode(128 + signum)
     except OSError as err:
         _error(f"{err.strerror or err}" + (f": {err.filename}" if err.filename else ""))

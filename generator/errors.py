@@ -52,24 +52,39 @@ class Terminated(KeyboardInterrupt):
 
 
 TERMINATION_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+_HANDLED = (signal.SIGINT, *TERMINATION_SIGNALS)
+_received: list[int] = []  # the signals taken by _terminate in this process, first first
 
 
 def _terminate(signum: int, _frame: object) -> None:
-    for other in TERMINATION_SIGNALS:
+    for other in _HANDLED:
         signal.signal(other, signal.SIG_IGN)  # a second signal must not cut the clean-up short
+    _received.append(signum)
     raise Terminated(signum)
 
 
 @contextmanager
 def terminations_interrupt() -> Iterator[None]:
-    """Inside, SIGTERM and SIGHUP raise Terminated, a KeyboardInterrupt: they take the path of
-    Ctrl-C, so every `finally` removes what was started (containers, staging, clones)."""
-    saved = {sig: signal.signal(sig, _terminate) for sig in TERMINATION_SIGNALS}
+    """Inside, SIGINT, SIGTERM and SIGHUP raise Terminated, a KeyboardInterrupt: they take the path
+    of Ctrl-C, so every `finally` removes what was started (containers, staging, clones). After the
+    first, the others are ignored until the process exits."""
+    _received.clear()
+    saved = {sig: signal.signal(sig, _terminate) for sig in _HANDLED}
     try:
         yield
     finally:
         for sig, handler in saved.items():
-            signal.signal(sig, handler)
+            # once one was taken, the process is on its way out: the others stay ignored
+            signal.signal(sig, signal.SIG_IGN if _received else handler)
+
+
+def interrupting_signal(interrupt: KeyboardInterrupt) -> int:
+    """The signal behind `interrupt`: its own, else the first one received (a library may re-raise
+    it as a plain KeyboardInterrupt: Copier does at a question), else SIGINT (Ctrl-C at a prompt,
+    read as a key)."""
+    if isinstance(interrupt, Terminated):
+        return interrupt.signum
+    return _received[0] if _received else int(signal.SIGINT)
 
 
 class GostarterError(Exception):

@@ -4,7 +4,8 @@ Copier deletes the destination when a task exits non-zero, so this task always
 exits 0 once the project exists: a failed verification is stated loudly and
 the project is kept for the user to fix. The mode comes from the template's
 hidden `verify` answer (`copier copy --data verify=native`); GOSTARTER_REPORT
-names a TOML report to write.
+names a TOML report to write, after the result is shown (a report that cannot
+be written is one more line, not the end of the result).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 
 from generator.console import Progress
 from generator.errors import ExitCode, GostarterError, terminations_interrupt
-from generator.verify import MODES, print_result, verify, write_report
+from generator.verify import MODES, Result, print_result, verify, write_report
 
 
 def main(argv: list[str]) -> int:
@@ -28,9 +29,6 @@ def main(argv: list[str]) -> int:
     try:
         with terminations_interrupt():
             result = verify(project, mode=mode, progress=Progress())
-        report = os.environ.get("GOSTARTER_REPORT")
-        if report:
-            write_report(result, Path(report))
     except GostarterError as err:
         print(f"gostarter: verification could not run: {err.message}", file=sys.stderr)
         return ExitCode.SUCCESS
@@ -38,4 +36,17 @@ def main(argv: list[str]) -> int:
         print("gostarter: verification interrupted; the project was kept", file=sys.stderr)
         return ExitCode.SUCCESS
     print_result(result, shown_as=str(project), kept=True, loud=True)
+    _write_report(result, project)
     return ExitCode.SUCCESS
+
+
+def _write_report(result: Result, project: Path) -> None:
+    """GOSTARTER_REPORT, written after the result is shown: a report that cannot be written (a
+    device, a directory, a full disk, a path inside the project) is one line, never the result's end."""
+    report = os.environ.get("GOSTARTER_REPORT")
+    if not report:
+        return
+    try:
+        write_report(result, Path(report), project=project)
+    except GostarterError as err:
+        print(f"gostarter: the report was not written: {err.message}", file=sys.stderr)

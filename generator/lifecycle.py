@@ -27,7 +27,7 @@ import tomli_w
 import yaml
 from packaging.version import InvalidVersion, Version
 
-from generator import render, sources
+from generator import outputs, render, sources
 from generator.errors import GostarterError, UsageError
 from generator.project import ANSWERS_FILE, read_answers, recorded
 
@@ -461,8 +461,5 @@ def write_report(drifts: list[Drift], path: Path, *, unchecked: Sequence[tuple[s
         "projects": projects,
         "errors": [{"project": project, "error": error} for project, error in unchecked],
     }
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(tomli_w.dumps(document), encoding="utf-8")
-    except OSError as err:
-        raise GostarterError(f"cannot write the report {path}: {err.strerror}") from None
+    inside = [drift.project for drift in drifts]
+    outputs.write_file(path, tomli_w.dumps(document).encode("utf-8"), what="report", inside=inside)

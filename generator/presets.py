@@ -25,7 +25,7 @@ from typing import Any
 
 import tomli_w
 
-from generator import inputs
+from generator import inputs, outputs
 from generator.errors import PresetError
 
 ENV_VAR = "GOSTARTER_PRESET"
@@ -99,20 +99,18 @@ def find(explicit: Path | None = None) -> Preset | None:
 def write(
     path: Path, defaults: Mapping[str, Any], *, template: str | None = None, force: bool = False
 ) -> None:
-    """Write a preset file; never over an existing one unless `force`."""
+    """Write a preset file; never over an existing one unless `force`, never anything but a regular
+    file (generator/outputs.py)."""
+    outputs.check_target(path, what="preset")
     if path.exists() and not force:
         raise PresetError(f"{path} already exists", hint="pass --force to replace it")
     document: dict[str, Any] = {}
     if template:
         document["template"] = template
     document["defaults"] = dict(defaults)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(
-            "# gostarter organisation preset: answer defaults for `gostarter new`.\n"
-            "# Keys of [defaults] are the template's questions (gostarter preset show lists them).\n"
-            + tomli_w.dumps(document),
-            encoding="utf-8",
-        )
-    except OSError as err:
-        raise PresetError(f"cannot write {path}: {err.strerror}") from None
+    text = (
+        "# gostarter organisation preset: answer defaults for `gostarter new`.\n"
+        "# Keys of [defaults] are the template's questions (gostarter preset show lists them).\n"
+        + tomli_w.dumps(document)
+    )
+    outputs.write_file(path, text.encode("utf-8"), what="preset")

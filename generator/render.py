@@ -10,6 +10,8 @@ whether it was typed, passed with --data or read from a preset.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import importlib.metadata
 import os
 import re
@@ -26,10 +28,10 @@ from typing import Any
 
 import copier
 import jinja2
-from copier.errors import CopierError, UnsafeTemplateError
+from copier.errors import CopierError, CopierWarning, UnsafeTemplateError
 from plumbum import ProcessExecutionError
 
-from generator import __version__, sources
+from generator import __version__, children, sources
 from generator.errors import DestinationError, GostarterError, InvalidAnswerError, RenderError, UsageError
 from generator.project import ANSWERS_FILE, read_answers, recorded
 
@@ -81,9 +83,10 @@ class Template:
         """This template's version: its checkout's `git describe`, else the package's."""
         if self.vcs_ref is not None:
             argv = ["git", "-C", self.src, "describe", "--tags", "--always", "--dirty"]
-            described = subprocess.run(argv, capture_output=True, text=True, check=False)
-            if described.returncode == 0 and described.stdout.strip():
-                return described.stdout.strip()
+            with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+                described = children.run(argv, timeout=60)
+                if described.returncode == 0 and str(described.stdout).strip():
+                    return str(described.stdout).strip()
         return __version__
 
 
@@ -145,7 +148,7 @@ def _copier_errors(where: str, *, template: str) -> Iterator[None]:
     try:
         # Copier writes some blank lines to stdout: keep stdout for results.
         with sources.network_deadline(template), warnings.catch_warnings(), redirect_stdout(sys.stderr):
-            warnings.simplefilter("ignore")  # DirtyLocalWarning and friends
+            warnings.simplefilter("ignore", CopierWarning)  # DirtyLocalWarning and friends, nothing else
             yield
     except (KeyboardInterrupt, UnsafeTemplateError, GostarterError):
         raise
@@ -162,7 +165,9 @@ def _copier_errors(where: str, *, template: str) -> Iterator[None]:
         last = (str(err.stderr).strip().splitlines() or [f"exit {err.retcode}"])[-1]
         raise RenderError(sources.redact(f"git failed on the template {template}: {last}")) from None
     except OSError as err:
-        raise RenderError(sources.redact(f"cannot render the template: {err}")) from None
+        raise RenderError(
+            sources.redact(f"cannot render the template: {err}")
+        ) from err  # render() reads the cause
 
 
 def _check_types(questions: Mapping[str, Any], answers: Mapping[str, Any], source: str) -> None:
@@ -284,12 +289,14 @@ def _copy(
         )
 
 
-def ensure_empty_destination(dest: Path) -> None:
-    """Refuse a destination that is a file or a non-empty directory."""
+def ensure_empty_destination(dest: Path, *, ignore: Path | None = None) -> None:
+    """Refuse a destination that is a file or a non-empty directory (`ignore`: gostarter's own
+    staging directory inside it)."""
     if dest.is_file() or (dest.exists() and not dest.is_dir()):
         raise DestinationError(f"{dest} exists and is not a directory")
     if dest.is_dir():
-        entries = sorted(p.name for p in dest.iterdir())
+        own = ignore.parent.name if ignore is not None and ignore.parent.parent == dest else None
+        entries = sorted(p.name for p in dest.iterdir() if p.name != own)
         if entries:
             shown = ", ".join(entries[:5]) + (", ..." if len(entries) > 5 else "")
             raise DestinationError(
@@ -318,23 +325,65 @@ class Answers:
         check_answers(template, {**self.preset, **self.data}, source="from --data")
 
 
-def _staging_parent(parent: Path) -> Path:
-    """Stage beside the destination (so the final move is a rename), else in the temp directory."""
+def _staging_parent(dest: Path | None) -> Path:
+    """Where to stage a new project: on `dest`'s own filesystem, so that putting it in place is a
+    rename, which cannot fail half-way. An existing (empty) `dest` holds the staging directory
+    itself (it may be a mount point); otherwise its parent, where `dest` will be made."""
+    parent = Path.cwd() if dest is None else dest if dest.is_dir() else dest.parent
     try:
         parent.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise DestinationError(f"cannot write in {parent}: {err.strerror}") from None
-    return parent if os.access(parent, os.W_OK) else Path(tempfile.gettempdir())
+    if not os.access(parent, os.W_OK):
+        raise DestinationError(f"cannot write in {parent}: permission denied")
+    return parent
 
 
 def _move_into_place(project: Path, dest: Path) -> None:
-    """Move the rendered project to `dest`; an existing empty `dest` is kept (inode, mode, owner)."""
-    ensure_empty_destination(dest)
+    """Move the rendered project to `dest`, whole or not at all.
+
+    An absent `dest` is one rename of the staged directory. An existing empty
+    `dest` is kept (inode, mode, owner) and receives the staged entries by
+    renames on its own filesystem; when the project was staged elsewhere (no
+    DEST was given and ./APP_NAME turned out to be an empty directory on
+    another filesystem), it is first copied into a hidden directory inside
+    `dest`. On any failure (a full disk included) `dest` is left as empty as it
+    was, and the error names `dest`.
+    """
+    ensure_empty_destination(dest, ignore=project)
     if not dest.exists():
-        shutil.move(project, dest)
+        try:
+            project.rename(dest)
+        except OSError as err:
+            raise DestinationError(f"cannot create {dest}: {err.strerror}") from None
         return
-    for entry in sorted(project.iterdir()):
-        shutil.move(entry, dest / entry.name)
+    inner: Path | None = None
+    try:
+        if os.stat(project).st_dev != os.stat(dest).st_dev:
+            inner = Path(tempfile.mkdtemp(prefix=".gostarter-", dir=dest))
+            shutil.copytree(project, inner / "project", symlinks=True)
+            project = inner / "project"
+        _rename_entries(project, dest)
+    except OSError as err:
+        raise _unwritten(dest, err) from None
+    finally:
+        if inner is not None:
+            shutil.rmtree(inner, ignore_errors=True)
+
+
+def _rename_entries(source: Path, dest: Path) -> None:
+    """Rename every entry of `source` into `dest` (the same filesystem); on any failure or signal,
+    the entries already moved go back, so that `dest` is as it was."""
+    moved: list[str] = []
+    try:
+        for entry in sorted(source.iterdir()):
+            entry.rename(dest / entry.name)
+            moved.append(entry.name)
+    except BaseException:
+        for name in reversed(moved):
+            with contextlib.suppress(OSError):
+                (dest / name).rename(source / name)
+        raise
 
 
 def render(
@@ -366,8 +415,12 @@ def render(
         ensure_empty_destination(dest)
     if interactive:
         answers.check_up_front(template)
-    parent = _staging_parent(dest.parent if dest is not None else Path.cwd())
-    staging = Path(tempfile.mkdtemp(prefix=".gostarter-", dir=parent))
+    parent = _staging_parent(dest)
+    shown = dest if dest is not None else parent
+    try:
+        staging = Path(tempfile.mkdtemp(prefix=".gostarter-", dir=parent))
+    except OSError as err:
+        raise DestinationError(f"cannot write in {parent}: {err.strerror}") from None
     try:
         project = staging / "project"
         if interactive:
@@ -388,8 +441,28 @@ def render(
         final = dest if dest is not None else Path.cwd().absolute() / str(worker.answers.combined["app_name"])
         _move_into_place(project, final)
         return final
+    except RenderError as err:
+        cause = err.__cause__
+        full = isinstance(cause, OSError) and cause.errno in _FULL
+        if not full and not str(getattr(cause, "filename", None) or "").startswith(str(staging)):
+            raise
+        assert isinstance(cause, OSError)
+        raise _unwritten(shown, cause) from None
+    except OSError as err:  # writing the staged project (a full disk): name the destination
+        raise _unwritten(shown, err) from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}  # what only the destination's filesystem can cause
+
+
+def _unwritten(dest: Path, err: OSError) -> DestinationError:
+    """The staged project could not be written: say so of the destination, never of the staging."""
+    why = err.strerror
+    if isinstance(err, shutil.Error) and err.args and isinstance(err.args[0], list) and err.args[0]:
+        why = str(err.args[0][0][-1]).split("] ", 1)[-1].split(":", 1)[0]  # copytree: the first failure
+    return DestinationError(f"cannot write the project into {dest}: {why}; {dest} was left as it was")
 
 
 def _render_scripted(template: Template, project: Path, answers: Answers, given: dict[str, Any]) -> Any:
@@ -510,4 +583,4 @@ def _roll_back(project: Path) -> None:
     if not _unclean(project):
         return
     for argv in (["git", "reset", "--quiet", "--hard", "HEAD"], ["git", "clean", "--quiet", "-fd"]):
-        subprocess.run(argv, cwd=project, capture_output=True, check=False)
+        children.run(argv, cwd=project)

@@ -38,6 +38,9 @@ def main(argv: list[str]) -> int:
 if __name__ == "__main__":
     try:
         sys.exit(main(sys.argv[1:]))
+    except KeyboardInterrupt:  # before the verification's own handling (while importing)
+        print("gostarter: verification interrupted; the project was kept", file=sys.stderr)
+        sys.exit(0)
     except Exception:  # noqa: BLE001 - a bug in verification must not delete the project
         traceback.print_exc()
         print("gostarter: verification crashed (a gostarter bug); the project was kept", file=sys.stderr)

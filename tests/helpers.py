@@ -164,3 +164,58 @@ def owner_edits(project: Path) -> None:
 
 def answers(project: Path) -> dict[str, Any]:
     return yaml.safe_load((project / ".copier-answers.yml").read_text())
+
+
+@contextlib.contextmanager
+def tmpfs(mountpoint: Path, size: str) -> Iterator[Path]:
+    """A small tmpfs mounted at `mountpoint` (made if absent), unmounted on the way out: a real
+    filesystem that fills up. Needs root (CI runs as root)."""
+    mountpoint.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mountpoint)], check=True)
+    try:
+        yield mountpoint
+    finally:
+        subprocess.run(["umount", "-l", str(mountpoint)], check=False)
+
+
+def fill(directory: Path) -> None:
+    """Fill the filesystem of `directory` (a file named .fill) until a write fails: creating an
+    empty file still works afterwards, writing a byte into it does not."""
+    fd = os.open(directory / ".fill", os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        with contextlib.suppress(OSError):
+            while True:
+                os.write(fd, b"\0" * 4096)
+    finally:
+        os.close(fd)
+
+
+def descendants(pid: int) -> dict[int, str]:
+    """Every live process descending from `pid`, with its command line (Linux /proc)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[-1].split()[1])
+    found: dict[int, str] = {}
+    frontier = [pid]
+    while frontier:
+        parent = frontier.pop()
+        for child, ppid in parents.items():
+            if ppid == parent and child not in found:
+                found[child] = cmdline(child)
+                frontier.append(child)
+    return found
+
+
+def cmdline(pid: int) -> str:
+    """A process's command line, or "" when it has gone (or is a zombie)."""
+    try:
+        return (Path("/proc") / str(pid) / "cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+    except OSError:
+        return ""
+
+
+def alive(pid: int, was: str) -> bool:
+    """Whether process `pid` still runs the command line `was` (not a zombie, not a reused pid)."""
+    return bool(was) and cmdline(pid) == was

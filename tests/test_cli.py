@@ -421,11 +421,11 @@ def test_update_and_verify_on_a_broken_answers_file(tmp_path: Path, text: str, n
 
 
 def test_a_report_path_that_is_a_directory(tmp_path: Path) -> None:
-    """--report naming a directory: one line, exit 1, no temporary file left."""
+    """--report naming a directory: refused before verifying, exit 2, no temporary file left."""
     project = render_project(tmp_path / "p")
     (tmp_path / "out").mkdir()
     done = gostarter("verify", str(project), "--verify", "none", "--report", str(tmp_path / "out"))
-    assert_clean_error(done, 1, "cannot write the report")
+    assert_clean_error(done, 2, "is a directory")
     assert list((tmp_path / "out").iterdir()) == [] and sorted(p.name for p in tmp_path.iterdir()) == [
         "out",
         "p",

@@ -1,9 +1,12 @@
-"""The interactive flow through a real pseudo-terminal: prompts, inline validation, Ctrl-C."""
+"""The interactive flow through a real pseudo-terminal: prompts, inline validation, Ctrl-C,
+SIGTERM, SIGHUP and a closed terminal."""
 
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import time
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -106,3 +109,36 @@ def test_ctrl_c_at_a_prompt_leaves_nothing(tmp_path: Path) -> None:
     assert "interrupted" in (child.before or "")
     assert "Traceback" not in (child.before or "")
     assert list(tmp_path.iterdir()) == [] or [p.name for p in tmp_path.iterdir()] == ["xdg"]
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGHUP, 129)])
+def test_a_signal_at_a_prompt_exits_with_its_own_code(tmp_path: Path, signum: int, code: int) -> None:
+    """SIGTERM or SIGHUP while a question is shown: 143 or 129 and one line naming the signal
+    (Copier turns it into a plain interrupt at a question; gostarter still knows which it was)."""
+    child = spawn("new", "svc", cwd=tmp_path, env={"XDG_CONFIG_HOME": str(tmp_path / "xdg")})
+    child.expect_exact("Service name")
+    child.kill(signum)
+    child.expect(pexpect.EOF)
+    child.close()
+    output = child.before or ""
+    assert child.exitstatus == code, output[-2000:]
+    assert f"interrupted ({signal.Signals(signum).name})" in output
+    assert "Traceback" not in output
+    assert [p.name for p in tmp_path.iterdir()] in ([], ["xdg"])
+
+
+def test_a_closed_terminal_at_a_prompt_is_a_hangup(tmp_path: Path) -> None:
+    """The terminal goes away while a question is shown (its master side closes; the kernel sends
+    SIGHUP): exit 129, nothing written, no process left."""
+    child = spawn("new", "svc", cwd=tmp_path, env={"XDG_CONFIG_HOME": str(tmp_path / "xdg")})
+    child.expect_exact("Service name")
+    child.ptyproc.fileobj.close()  # only the terminal closes: no signal from the test itself
+    deadline = time.monotonic() + 60
+    while True:
+        pid, status = os.waitpid(child.pid, os.WNOHANG)
+        if pid:
+            break
+        assert time.monotonic() < deadline, "gostarter did not end when its terminal closed"
+        time.sleep(0.05)
+    assert os.waitstatus_to_exitcode(status) == 129
+    assert [p.name for p in tmp_path.iterdir()] in ([], ["xdg"])

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from generator import children
 from generator.console import Progress
 from generator.errors import EnvironmentProblem
 from generator.verify.checks import (
@@ -121,7 +122,7 @@ def find_build_command() -> BuildCommand:
 def _stream(argv: list[str], cwd: Path, env: dict[str, str], progress: Progress) -> tuple[int, deque[str]]:
     """Run a build, showing its steps; returns the exit code and the last 400 log lines."""
     log: deque[str] = deque(maxlen=400)
-    proc = subprocess.Popen(
+    proc = children.popen(  # a group of its own, ended on every way out
         argv,
         cwd=cwd,
         env=env,
@@ -142,12 +143,7 @@ def _stream(argv: list[str], cwd: Path, env: dict[str, str], progress: Progress)
                 progress.step(" ".join(step.group(1).split())[:120])
         return proc.wait(), log
     finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        children.end(proc, grace=10)
 
 
 def build_image(target: Target, image: str, build: BuildCommand, progress: Progress) -> Build:

@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+from generator import children
 from generator.console import Progress
 from generator.verify.checks import Build, CheckFailed, Run, first_go_error, smoke_http, tail
 from generator.verify.target import Target
@@ -30,13 +31,17 @@ def find_go() -> str | None:
 
 def build_binary(go: str, target: Target, binary: Path, progress: Progress) -> Build:
     """`go build` the service into `binary`, as `make build` does."""
-    env = {**os.environ, "CGO_ENABLED": "0"}
+    # go build's work directories (go-build*) go inside the run's own temporary directory, which
+    # is removed whatever happens, not into TMPDIR, where an interrupted build would leave them.
+    work = binary.parent / "go-tmp"
+    work.mkdir(exist_ok=True)
+    env = {**os.environ, "CGO_ENABLED": "0", "GOTMPDIR": str(work)}
     env.setdefault("GOTOOLCHAIN", "local")
     ldflags = f"-s -w -X main.version={target.version}"
     argv = (go, "build", "-trimpath", "-ldflags", ldflags, "-o", str(binary), ".")
     progress.phase("build", "go build")
     started = time.monotonic()
-    built = subprocess.run(argv, cwd=target.project, env=env, capture_output=True, text=True, check=False)
+    built = children.run(argv, cwd=target.project, env=env)
     seconds = time.monotonic() - started
     if built.returncode != 0:
         detail = tail(built.stderr.splitlines())
@@ -59,7 +64,7 @@ class _Service:
         self.log_path = binary.with_name("service.log")
         with self.log_path.open("wb") as log:
             self.started = time.monotonic()
-            self.proc = subprocess.Popen(
+            self.proc = children.popen(
                 [binary], env=self.env, stdout=log, stderr=log, stdin=subprocess.DEVNULL
             )
 
@@ -78,14 +83,12 @@ class _Service:
         try:
             code = self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
-            self.proc.kill()
-            code = self.proc.wait()
+            code = children.end(self.proc)
         return time.monotonic() - begin, code
 
     def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
+        """End the service and its process group, whatever state it is in (signals held meanwhile)."""
+        children.end(self.proc)
 
 
 def smoke_binary(binary: Path, progress: Progress) -> Run:
@@ -96,9 +99,7 @@ def smoke_binary(binary: Path, progress: Progress) -> Run:
     try:
         progress.phase("smoke", f"GET http://127.0.0.1:{port}/")
         first = smoke_http(port, service.started, service.exited)
-        probe = subprocess.run(
-            [binary, "-healthcheck"], env=service.env, capture_output=True, text=True, timeout=10, check=False
-        )
+        probe = children.run([binary, "-healthcheck"], env=service.env, timeout=10)
         if probe.returncode != 0:
             raise CheckFailed(f"-healthcheck exited {probe.returncode}: {probe.stderr.strip()[:160]}")
         healthy = time.monotonic() - service.started

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,8 +10,7 @@ from typing import Any, TextIO
 
 import tomli_w
 
-from generator import __version__
-from generator.errors import GostarterError
+from generator import __version__, outputs
 from generator.verify.checks import HELLO, Build, Run
 
 
@@ -76,21 +73,12 @@ class Result:
         return data
 
 
-def write_report(result: Result, path: Path) -> None:
-    """Write the TOML report atomically; a path that cannot be written is a GostarterError."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    except OSError as err:
-        raise GostarterError(f"cannot write the report {path}: {err.strerror}") from None
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(tomli_w.dumps(result.report()).encode())
-        os.replace(tmp, path)
-    except OSError as err:
-        raise GostarterError(f"cannot write the report {path}: {err.strerror}") from None
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+def write_report(result: Result, path: Path, *, project: Path | None = None) -> None:
+    """Write the TOML report as a regular file, replaced atomically (generator/outputs.py); a path
+    inside `project` or that is not a regular file is refused (UsageError), a failed write is a
+    GostarterError."""
+    inside = [project] if project is not None else []
+    outputs.write_file(path, tomli_w.dumps(result.report()).encode(), what="report", inside=inside)
 
 
 def summary(result: Result) -> str:

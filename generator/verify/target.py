@@ -6,13 +6,14 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from generator import children
 from generator.project import Settings
 
 
 def run_quiet(argv: list[str]) -> subprocess.CompletedProcess[str] | None:
     """Run a short tool query; None when it cannot run or hangs."""
     try:
-        return subprocess.run(argv, capture_output=True, text=True, timeout=20, check=False)
+        return children.run(argv, timeout=20)
     except (OSError, subprocess.TimeoutExpired):
         return None
 

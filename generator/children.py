@@ -1,0 +1,118 @@
+"""Child processes that die with gostarter.
+
+Every program gostarter starts (the service binary, `go build`, the docker
+build client, git) runs in a process group of its own, so that a terminal's
+Ctrl-C reaches gostarter alone and gostarter ends the whole group, with
+whatever the child started, on every way out: success, failure, Ctrl-C,
+SIGTERM, SIGHUP, and a second signal during that clean-up (signals are held
+while a group is being ended, and delivered right after). `kill_strays` is the
+last resort on the way out of an interrupted run, for processes started by
+libraries (Copier's git calls) that gostarter does not start itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+HELD = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+
+
+@contextlib.contextmanager
+def signals_held() -> Iterator[None]:
+    """SIGINT, SIGTERM and SIGHUP arriving inside are delivered on the way out, so the step inside
+    (ending a process group) is never cut short."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    saved = signal.pthread_sigmask(signal.SIG_BLOCK, HELD)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, saved)
+
+
+def popen(argv: Sequence[str | os.PathLike[str]], **kwargs: Any) -> subprocess.Popen[Any]:
+    """subprocess.Popen in a new session (a process group of its own); `end` it on every way out."""
+    return subprocess.Popen(argv, start_new_session=True, **kwargs)
+
+
+def end(proc: subprocess.Popen[Any], *, grace: float = 0.0) -> int:
+    """End `proc` and everything in its process group: SIGTERM first when `grace` > 0, then SIGKILL.
+    Returns its exit code. Signals are held meanwhile."""
+    with signals_held():
+        if grace > 0 and proc.returncode is None:
+            _signal_group(proc, signal.SIGTERM)
+            try:
+                return proc.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                pass
+        if proc.returncode is None:  # not yet reaped: the group id is still ours
+            _signal_group(proc, signal.SIGKILL)
+        return proc.wait()
+
+
+def _signal_group(proc: subprocess.Popen[Any], signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signum)
+
+
+def run(
+    argv: Sequence[str | os.PathLike[str]],
+    *,
+    timeout: float | None = None,
+    text: bool = True,
+    **kwargs: Any,
+) -> subprocess.CompletedProcess[Any]:
+    """subprocess.run(argv, capture_output=True, check=False), in a process group of its own that
+    is ended on a timeout (TimeoutExpired is raised, as subprocess.run does), an error or a signal."""
+    proc = popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=text, **kwargs)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except BaseException:
+        end(proc)
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
+        raise
+    return subprocess.CompletedProcess(list(argv), proc.returncode, out, err)
+
+
+def _parents() -> dict[int, int]:
+    """Every process's parent, from Linux's /proc (empty elsewhere)."""
+    parents = {}
+    with contextlib.suppress(OSError):
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (Path(entry.path) / "stat").read_text()
+            except OSError:
+                continue
+            fields = stat.rsplit(")", 1)[-1].split()
+            if len(fields) > 1:
+                parents[int(entry.name)] = int(fields[1])
+    return parents
+
+
+def kill_strays() -> list[int]:
+    """SIGKILL every process that still descends from this one; their pids. Called on the way out
+    of an interrupted run, after every clean-up, so whatever is left is a stray."""
+    parents = _parents()
+    found: list[int] = []
+    frontier = [os.getpid()]
+    while frontier:
+        parent = frontier.pop()
+        kids = [pid for pid, ppid in parents.items() if ppid == parent and pid not in found]
+        found += kids
+        frontier += kids
+    for pid in found:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+    return found
