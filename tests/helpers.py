@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from generator import cli, verify
-from generator.render import Answers, Template, render
+from generator.render import Answers, render
+from generator.template import Template
 
 ROOT = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
