@@ -116,6 +116,30 @@ def check_answers(
     known_only: bool = False,
     unsafe: bool = True,
 ) -> dict[str, Any]:
+    """Validate `answers` through Copier without writing anything (see `examine`)."""
+    return examine(template, answers, source=source, known_only=known_only, unsafe=unsafe).answers
+
+
+@dataclass(frozen=True)
+class Examined:
+    """What one pretend run of Copier says about some answers."""
+
+    # copier.yml's questions as Copier read them (type, help, default, choices, when, ...), in order.
+    questions: dict[str, dict[str, Any]]
+    # The answer to each question, defaults computed from the given answers, in the template's order.
+    answers: dict[str, Any]
+    # The questions Copier skipped (`when` false) with these answers.
+    hidden: frozenset[str]
+
+
+def examine(
+    template: Template,
+    answers: Mapping[str, Any],
+    *,
+    source: str = "",
+    known_only: bool = False,
+    unsafe: bool = True,
+) -> Examined:
     """Validate `answers` through Copier without writing anything.
 
     Returns the answer to each of the template's questions (defaults filled
@@ -137,7 +161,11 @@ def check_answers(
         answers = {key: value for key, value in answers.items() if key in questions}
     _check_keys(questions, answers, where)
     combined = worker.answers.combined
-    return {key: combined[key] for key in questions if key in combined}
+    return Examined(
+        questions=dict(questions),
+        answers={key: combined[key] for key in questions if key in combined},
+        hidden=frozenset(worker.answers.hidden),
+    )
 
 
 def _blame_unparsable(

@@ -87,18 +87,24 @@ def record_provenance(project: Path, template: Template) -> None:
     never this machine's site-packages path (which no other machine could update from)."""
     if not template.bundled:
         return
-    path = project / ANSWERS_FILE
-    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
-    kept = [line for line in lines if not line.startswith(("_src_path:", "_commit:"))]
-    provenance = [f"_commit: {__version__}\n"]
-    if template.canonical:
-        provenance.append(f"_src_path: {template.canonical}\n")
-    else:
+    write_provenance(project, __version__, template.canonical)
+    if not template.canonical:
         print(
             "gostarter: note: this gostarter knows no URL for its template, so the project records none; "
             "`gostarter update` will need one: set GOSTARTER_TEMPLATE_URL, or the preset's `template`",
             file=sys.stderr,
         )
+
+
+def write_provenance(project: Path, version: str, source: str | None) -> None:
+    """Make the answers file record `source` (None: no source) at `version` as the project's template,
+    in place of whatever Copier recorded (a path on the machine that rendered it)."""
+    path = project / ANSWERS_FILE
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    kept = [line for line in lines if not line.startswith(("_src_path:", "_commit:"))]
+    provenance = [f"_commit: {version}\n"]
+    if source:
+        provenance.append(f"_src_path: {source}\n")
     first_answer = next((i for i, line in enumerate(kept) if not line.startswith("#")), len(kept))
     path.write_text("".join(kept[:first_answer] + provenance + kept[first_answer:]), encoding="utf-8")
 
