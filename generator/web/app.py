@@ -48,6 +48,7 @@ class Settings:
     cache_entries: int = 64  # archives kept in memory, keyed by format and answers
     max_request_bytes: int = 16 * 1024  # a longer query is 414, a longer body 413
     job_seconds: float = 120.0  # a render that takes longer is answered 503
+    temp_root: Path | None = None  # where the server's one temporary directory goes (default: $TMPDIR)
     # Called once the template is prepared (the `serve` command says where it serves).
     on_ready: Callable[[Prepared], None] | None = None
 
@@ -67,7 +68,7 @@ class State:
 @asynccontextmanager
 async def _lifespan(app: Starlette) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
-    work = Path(tempfile.mkdtemp(prefix="gostarter-serve-"))
+    work = Path(tempfile.mkdtemp(prefix="gostarter-serve-", dir=settings.temp_root))
     pool = None
     try:
         try:
