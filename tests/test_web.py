@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
+from generator import presets
 from tests.helpers import ROOT, commit_all, copy_template, initializr, serve, wait_served
 
 QUESTIONS = {
@@ -214,6 +215,23 @@ def test_a_git_template_is_served_at_its_newest_tag_and_downloads_name_it(tmp_pa
     answers = _answers_in_zip(data, "svc")
     assert answers["_commit"] == "7.1.0" and answers["_src_path"] == str(fork)
     assert "svc/UNRELEASED.md" not in _zip_names(data)
+
+
+def test_the_presets_defaults_are_the_pages_and_still_follow_their_rules(tmp_path: Path) -> None:
+    """`--preset`: its module_prefix (a hidden answer) and images are the defaults offered; a
+    request still cannot set module_prefix itself."""
+    path = tmp_path / "preset.toml"
+    presets.write(path, {"module_prefix": "github.com/acme", "builder_image": "mirror.acme/golang:1.27"})
+    with initializr(tmp_path / "temp", preset=presets.load(path)) as client:
+        metadata = {q["name"]: q["default"] for q in client.get("/metadata").json()["questions"]}
+        verdict = client.get("/api/validate", params={"app_name": "payments"}).json()
+        refused = client.get("/starter.zip", params={"module_prefix": "evil.example"})
+        data = client.get("/starter.zip", params={"app_name": "payments"}).content
+    assert metadata["module_path"] == "github.com/acme/myapp"
+    assert metadata["builder_image"] == "mirror.acme/golang:1.27"
+    assert verdict["answers"]["module_path"] == "github.com/acme/payments"
+    assert _is_json_error(refused, 400) and refused.json()["field"] == "module_prefix"
+    assert _answers_in_zip(data, "payments")["module_path"] == "github.com/acme/payments"
 
 
 # ---------------------------------------------------------------- a fork

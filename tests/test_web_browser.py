@@ -107,7 +107,7 @@ def _extract(archive: Path, dest: Path) -> Path:
     return top
 
 
-def test_the_downloaded_project_builds_tests_and_is_current(page: Any, tmp_path: Path) -> None:
+def test_the_downloaded_project_builds_tests_verifies_and_is_current(page: Any, tmp_path: Path) -> None:
     control(page, "app_name").fill("downloaded")
     control(page, "port").fill("9090")
     settled(page)
@@ -124,6 +124,8 @@ def test_the_downloaded_project_builds_tests_and_is_current(page: Any, tmp_path:
     for argv in (["go", "vet", "./..."], ["go", "test", "./..."]):
         done = run(argv, project, env=env)
         assert done.returncode == 0, done.stdout + done.stderr
+    verified = gostarter("verify", "--verify", "native", "--quiet", str(project))
+    assert verified.returncode == 0, verified.stdout + verified.stderr
     checked = gostarter("check", str(project))
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert checked.stdout.strip() == f"{project}: current (3.0.0)"
