@@ -4,6 +4,7 @@ the page, the API, its errors, archives, provenance, a fork's extra question, an
 from __future__ import annotations
 
 import io
+import os
 import re
 import signal
 import subprocess
@@ -201,6 +202,18 @@ def test_renders_run_off_the_event_loop_so_other_requests_are_answered_meanwhile
             thread.join()
     assert len(done) == 6 and answered < max(done), "healthz waited for the renders"
     assert answered - asked < 1.0
+
+
+def test_a_worker_that_dies_costs_one_503_and_the_server_renders_again(tmp_path: Path) -> None:
+    from generator.web import jobs
+
+    with initializr(tmp_path / "temp", cache_entries=0) as client:
+        state = client.app.state.initializr
+        os.kill(state.pool.submit(jobs.warm_up).result(), signal.SIGKILL)
+        time.sleep(1)
+        failed = client.get("/starter.zip", params={"app_name": "after"})
+        assert _is_json_error(failed, 503)
+        assert client.get("/starter.zip", params={"app_name": "after"}).status_code == 200
 
 
 # ---------------------------------------------------------------- provenance
