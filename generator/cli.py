@@ -26,6 +26,7 @@ from generator.errors import (
     terminations_interrupt,
 )
 from generator.project import Settings, read_answers, recorded
+from generator.web import command as web
 
 EXIT_CODES = exit_codes_help()
 
@@ -416,6 +417,7 @@ def build_parser() -> argparse.ArgumentParser:
     show = _command(preset_commands, "show", "show the preset in force and the answers it yields")
     show.add_argument("file", nargs="?", metavar="FILE", help="a preset file (default: the one in force)")
     show.set_defaults(handler=cmd_preset_show)
+    web.add_parser(commands)
     return parser
 
 

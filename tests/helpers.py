@@ -16,7 +16,8 @@ from typing import Any
 import yaml
 
 from generator import cli, verify
-from generator.render import Answers, Template, render
+from generator.render import Answers, render
+from generator.template import Template
 
 ROOT = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
@@ -219,3 +220,74 @@ def cmdline(pid: int) -> str:
 def alive(pid: int, was: str) -> bool:
     """Whether process `pid` still runs the command line `was` (not a zombie, not a reused pid)."""
     return bool(was) and cmdline(pid) == was
+
+
+@contextlib.contextmanager
+def initializr(temp_root: Path, template: Path | None = None, **settings: Any) -> Iterator[Any]:
+    """A web initializr in this process (Starlette's TestClient) for the working tree's template or
+    `template`; its temporary files go under `temp_root`, and none may be left when it stops."""
+    from starlette.testclient import TestClient
+
+    from generator.web.app import Settings, create_app
+
+    source = Template.resolve(str(template) if template else None)
+    temp_root.mkdir(parents=True, exist_ok=True)
+    app = create_app(Settings(template=source, temp_root=temp_root, workers=2, **settings))
+    with TestClient(app) as client:
+        yield client
+    assert not list(temp_root.iterdir()), "the initializr left temporary files"
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+# What Chromium needs on these machines (no sandbox for root, no GPU, nothing fetched on its own).
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def serve(temp: Path, *args: str) -> tuple[subprocess.Popen[str], str]:
+    """`gostarter serve ARGS` as its own process on a free loopback port, its temporary files under
+    `temp`; returns the process and its base URL (not yet ready: see wait_served)."""
+    port = free_port()
+    temp.mkdir(parents=True, exist_ok=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "generator", "serve", "--host", "127.0.0.1", "--port", str(port), *args],
+        env={**os.environ, "TMPDIR": str(temp)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    return process, f"http://127.0.0.1:{port}"
+
+
+def wait_served(base: str, process: subprocess.Popen[str], seconds: float = 60) -> None:
+    """Wait until the server answers /healthz (fail with its stderr if it exits first)."""
+    import time
+    import urllib.request
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"gostarter serve exited {process.returncode}: {process.communicate()[1]}")
+        try:
+            with urllib.request.urlopen(f"{base}/healthz", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError("gostarter serve did not answer")
