@@ -181,7 +181,7 @@ def preview(project: Path, copy: Path, *, trust: bool) -> Drift:
     return drift
 
 
-class _Sources:
+class Sources:
     """What one `check` command learns of each template source, once: its newest version, a
     clone, and a plain tree of each version it needs."""
 
@@ -319,7 +319,7 @@ def check_all(projects: list[Path], *, trust: bool) -> Iterator[tuple[Path, Drif
     One project's failure, of whatever kind, is that project's row: it never stops the others.
     """
     with tempfile.TemporaryDirectory(prefix="gostarter-check-") as tmp:
-        known = _Sources(Path(tmp))
+        known = Sources(Path(tmp))
         for index, project in enumerate(projects):
             try:
                 yield project, _check(resolved(project), known, Path(tmp) / f"p{index}", trust=trust)
@@ -338,7 +338,7 @@ def resolved(project: Path) -> Path:
         raise UsageError(f"{project} cannot be resolved: {err}") from None
 
 
-def _check(project: Path, known: _Sources, work: Path, *, trust: bool) -> Drift:
+def _check(project: Path, known: Sources, work: Path, *, trust: bool) -> Drift:
     source, current = recorded(project)
     drift = Drift(project, source, current, known.newest(source))
     if not drift.behind:

@@ -49,8 +49,7 @@ def prepare(template: Template, work: Path, template_url: str | None = None) -> 
         except UsageError:  # no release tag yet: the newest commit, as Copier takes it
             version = "HEAD"
         # One clone and one `git archive`, exactly as `gostarter check` gets a version's tree.
-        sources = lifecycle._Sources(work)
-        shutil.move(sources.tree(template.src, version), tree)
+        shutil.move(lifecycle.Sources(work).tree(template.src, version), tree)
         if version == "HEAD":
             version = Template(template.src, "HEAD").version()
     source = template_url or (
