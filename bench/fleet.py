@@ -58,7 +58,7 @@ def _gostarter(*args: str, expect: tuple[int, ...]) -> float:
 
 def fleet_times(work: Path, services: int) -> FleetTimes:
     repo = work / "fleet-template"
-    ignore = shutil.ignore_patterns(".git", ".venv", "*_cache", "__pycache__")
+    ignore = shutil.ignore_patterns(".git", ".venv*", "*_cache", "__pycache__")
     shutil.copytree(CHECKOUT, repo, ignore=ignore)
     _git(repo, "init", "-q")
     _commit_all(repo, "1.0.0", "1.0.0")

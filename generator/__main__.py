@@ -41,6 +41,9 @@ def run() -> int:
     try:
         with terminations_interrupt():
             _standard_streams()
+            from generator import children
+
+            children.adopt_orphans()
             from generator.cli import main
 
             code = main()
@@ -53,7 +56,7 @@ def run() -> int:
     if code in {ExitCode.HANGUP, ExitCode.INTERRUPTED, ExitCode.TERMINATED}:
         from generator import children
 
-        children.kill_strays()
+        children.kill_strays()  # what a library started and left running (orphans included)
     _flush_or_drop()
     return code
 

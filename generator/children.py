@@ -7,15 +7,18 @@ whatever the child started, on every way out: success, failure, Ctrl-C,
 SIGTERM, SIGHUP, and a second signal during that clean-up (signals are held
 while a group is being ended, and delivered right after). `kill_strays` is the
 last resort on the way out of an interrupted run, for processes started by
-libraries (Copier's git calls) that gostarter does not start itself.
+libraries (Copier's git calls, a template's task) that gostarter does not
+start itself; `adopt_orphans` keeps their orphans within its reach.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
 import subprocess
+import sys
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -82,6 +85,20 @@ def run(
                 stream.close()
         raise
     return subprocess.CompletedProcess(list(argv), proc.returncode, out, err)
+
+
+def adopt_orphans() -> None:
+    """Linux: make this process the "subreaper" of its descendants (PR_SET_CHILD_SUBREAPER), so
+    that one whose parent died (a template task's `sleep` after Copier killed its shell) is
+    re-parented here rather than to init, where `kill_strays` would no longer find it."""
+    if not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
+_PR_SET_CHILD_SUBREAPER = 36
 
 
 def _parents() -> dict[int, int]:

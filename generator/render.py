@@ -273,15 +273,18 @@ class Answers:
 def _staging_parent(dest: Path | None) -> Path:
     """Where to stage a new project: on `dest`'s own filesystem, so that putting it in place is a
     rename, which cannot fail half-way. An existing (empty) `dest` holds the staging directory
-    itself (it may be a mount point); otherwise its parent, where `dest` will be made."""
+    itself (it may be a mount point); otherwise its parent, where `dest` will be made. Without a
+    `dest`, the current directory (else the temporary directory: `_move_into_place` copies across)."""
     parent = Path.cwd() if dest is None else dest if dest.is_dir() else dest.parent
     try:
         parent.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise DestinationError(f"cannot write in {parent}: {err.strerror}") from None
-    if not os.access(parent, os.W_OK):
-        raise DestinationError(f"cannot write in {parent}: permission denied")
-    return parent
+    if os.access(parent, os.W_OK):
+        return parent
+    if dest is None:  # ./APP_NAME may still be an empty directory one can write in: see below
+        return Path(tempfile.gettempdir())
+    raise DestinationError(f"cannot write in {parent}: permission denied")
 
 
 def _move_into_place(project: Path, dest: Path) -> None:
@@ -387,12 +390,12 @@ def render(
         _move_into_place(project, final)
         return final
     except RenderError as err:
-        cause = err.__cause__
-        full = isinstance(cause, OSError) and cause.errno in _FULL
-        if not full and not str(getattr(cause, "filename", None) or "").startswith(str(staging)):
-            raise
-        assert isinstance(cause, OSError)
-        raise _unwritten(shown, cause) from None
+        cause = err.__cause__  # Copier's OSError: the destination's filesystem, or the template's?
+        if isinstance(cause, OSError) and (
+            cause.errno in _FULL or str(cause.filename or "").startswith(str(staging))
+        ):
+            raise _unwritten(shown, cause) from None
+        raise
     except OSError as err:  # writing the staged project (a full disk): name the destination
         raise _unwritten(shown, err) from None
     finally:
