@@ -26,17 +26,9 @@ def _standard_streams() -> None:
             setattr(sys, name, open(fd, mode, closefd=False))  # noqa: SIM115 - the process's own stream
 
 
-def _orphans_stay_ours() -> None:
-    from generator import children
-
-    children.become_subreaper()
-
-
 def run() -> int:
     """The `gostarter` command, with the interrupt handling of `cli.main` from the first import on."""
     from generator.errors import ExitCode, interrupting_signal, terminations_interrupt
-
-    _orphans_stay_ours()
 
     try:
         with terminations_interrupt():

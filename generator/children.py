@@ -118,23 +118,6 @@ def _parents() -> dict[int, int]:
     return parents
 
 
-PR_SET_CHILD_SUBREAPER = 36
-
-
-def become_subreaper() -> None:
-    """Have orphans below this process re-parented to it, not to init (Linux; best effort).
-
-    A library that is interrupted kills its own child (subprocess.run does), and that child's
-    children would then belong to init and escape `kill_strays`; as a subreaper, gostarter keeps
-    them as its descendants, so that they end with it. Tini and systemd do the same.
-    """
-    with contextlib.suppress(OSError, AttributeError):
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-
-
 def kill_strays() -> list[int]:
     """SIGKILL every process that still descends from this one; their pids. Called on the way out
     of an interrupted run, after every clean-up, so whatever is left is a stray."""
