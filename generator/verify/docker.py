@@ -8,9 +8,10 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import signal
 import subprocess
+import threading
 import time
-import uuid
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from generator.console import Progress
 from generator.errors import EnvironmentProblem
+from generator.verify import engine, reaper
 from generator.verify.checks import (
     HEALTHY_DEADLINE_SECONDS,
     Build,
@@ -29,13 +31,18 @@ from generator.verify.checks import (
     tail,
     unfetchable_base_image,
 )
+from generator.verify.limits import BUILD_TIMEOUT_ENV, Limits, shown_bytes
+from generator.verify.reaper import Run as RunOwner
 from generator.verify.target import Target, run_quiet
 
 if TYPE_CHECKING:
     import docker
     from docker.models.containers import Container
 
-LABEL = "dev.gostarter.verify"
+LABEL = reaper.CONTAINER_LABEL
+IMAGE_LABEL = reaper.IMAGE_LABEL
+CONNECT_SECONDS = 5.0  # the engine's first answer
+API_SECONDS = 60.0  # any later call (a stop adds its own grace period)
 IMAGE_TAG = "dev"  # what `make docker-build` tags, so `make docker-run` finds it
 # How the container runs: the way a hardened deployment runs it (compose.yaml and
 # the Kubernetes manifests ask for the same).
@@ -64,18 +71,30 @@ class BuildCommand:
 
 
 def docker_client() -> docker.DockerClient:
-    """A client for a reachable Docker engine, or EnvironmentProblem saying what is missing."""
+    """A client for a reachable Docker engine, or EnvironmentProblem saying what is missing.
+
+    The engine must answer within CONNECT_SECONDS (a socket that accepts and never
+    answers is no engine, and `auto` falls back to native at once); later calls
+    each have API_SECONDS.
+    """
     import docker
 
     try:
-        client = docker.from_env(timeout=300)
+        client = docker.from_env(timeout=CONNECT_SECONDS)
         client.ping()
-    except docker.errors.DockerException as err:
-        first = str(err).splitlines()[0][:160] if str(err) else type(err).__name__
+    except (docker.errors.DockerException, OSError) as err:  # the SDK's transport errors are OSErrors
+        text = str(err)
+        why = (
+            f"it did not answer within {CONNECT_SECONDS:.0f} s"
+            if "timed out" in text.lower() or "timeout" in type(err).__name__.lower()
+            else (text.splitlines()[0][:160] if text else type(err).__name__)
+        )
         raise EnvironmentProblem(
-            f"no Docker engine is reachable ({first})",
-            hint="start the Docker engine (dockerd, Docker Desktop), or use --verify native",
+            f"no Docker engine is reachable at {engine.address()}: {why}",
+            hint="start the Docker engine (dockerd, Docker Desktop), point DOCKER_HOST at it, "
+            "or use --verify native",
         ) from None
+    client.api.timeout = API_SECONDS
     return client
 
 
@@ -118,9 +137,37 @@ def find_build_command() -> BuildCommand:
 # ---------------------------------------------------------------- build
 
 
-def _stream(argv: list[str], cwd: Path, env: dict[str, str], progress: Progress) -> tuple[int, deque[str]]:
-    """Run a build, showing its steps; returns the exit code and the last 400 log lines."""
+class BuildTimedOut(CheckFailed):
+    """The build ran past its deadline; the build client was stopped."""
+
+
+def _stop_client(proc: subprocess.Popen[str]) -> None:
+    """Stop the build client: SIGTERM, then SIGKILL after 10 s."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def _deadline(proc: subprocess.Popen[str], seconds: float | None) -> threading.Timer | None:
+    """A watchdog that stops the build client once `seconds` have passed; None without a deadline."""
+    if seconds is None:
+        return None
+    watchdog = threading.Timer(seconds, _stop_client, (proc,))
+    watchdog.daemon = True
+    watchdog.start()
+    return watchdog
+
+
+def _stream(
+    argv: list[str], cwd: Path, env: dict[str, str], progress: Progress, timeout: float | None = None
+) -> tuple[int, deque[str]]:
+    """Run a build, showing its steps; returns the exit code and the last 400 log lines.
+    Past `timeout` seconds the client is stopped and BuildTimedOut raised."""
     log: deque[str] = deque(maxlen=400)
+    started = time.monotonic()
     proc = subprocess.Popen(
         argv,
         cwd=cwd,
@@ -131,6 +178,7 @@ def _stream(argv: list[str], cwd: Path, env: dict[str, str], progress: Progress)
         text=True,
         errors="replace",
     )
+    watchdog = _deadline(proc, timeout)
     try:
         assert proc.stdout is not None
         for raw in proc.stdout:
@@ -140,22 +188,38 @@ def _stream(argv: list[str], cwd: Path, env: dict[str, str], progress: Progress)
             step = _BUILD_STEP.match(line)
             if step:
                 progress.step(" ".join(step.group(1).split())[:120])
-        return proc.wait(), log
+        code = proc.wait()
+        if code != 0 and timeout is not None and time.monotonic() - started >= timeout:
+            raise BuildTimedOut(
+                f"the build did not finish within {timeout:g} s (--build-timeout, {BUILD_TIMEOUT_ENV}); "
+                "the build client was stopped",
+                tail(log),
+            )
+        return code, log
     finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        if watchdog is not None:
+            watchdog.cancel()
+        _stop_client(proc)
 
 
-def build_image(target: Target, image: str, build: BuildCommand, progress: Progress) -> Build:
-    """Build `image` with the project's own Dockerfile, as `make docker-build` does."""
-    args = ("--progress=plain", "--build-arg", f"VERSION={target.version}", "-t", image, ".")
+def build_image(
+    target: Target,
+    image: str,
+    build: BuildCommand,
+    progress: Progress,
+    *,
+    labels: dict[str, str] | None = None,
+    timeout: float | None = None,
+) -> Build:
+    """Build `image` with the project's own Dockerfile, as `make docker-build` does; `labels`
+    name the run on the image, `timeout` is the build's deadline in seconds."""
+    labelled = [arg for key, value in (labels or {}).items() for arg in ("--label", f"{key}={value}")]
+    args = ("--progress=plain", "--build-arg", f"VERSION={target.version}", *labelled, "-t", image, ".")
     progress.phase("build", f"{image} with {' '.join(build.argv)}")
     started = time.monotonic()
-    code, log = _stream([*build.argv, *args], target.project, {**os.environ, **dict(build.env)}, progress)
+    code, log = _stream(
+        [*build.argv, *args], target.project, {**os.environ, **dict(build.env)}, progress, timeout
+    )
     seconds = time.monotonic() - started
     if code != 0:
         detail = tail(log)
@@ -173,28 +237,129 @@ def build_image(target: Target, image: str, build: BuildCommand, progress: Progr
     return Build(seconds, build.shown(*args))
 
 
-def inspect_image(client: docker.DockerClient, image: str) -> tuple[int, list[str]]:
-    """The image's size and its HEALTHCHECK command; an image without one fails."""
+@dataclass(frozen=True)
+class ImageFacts:
+    """What the built image declares: its size, HEALTHCHECK command and EXPOSEd ports."""
+
+    size: int
+    health_test: list[str]
+    exposed: tuple[str, ...]
+
+
+def inspect_image(client: docker.DockerClient, image: str) -> ImageFacts:
+    """The image's size, HEALTHCHECK and EXPOSE; an image without a HEALTHCHECK fails."""
     attrs: dict[str, Any] = client.images.get(image).attrs
-    test = ((attrs.get("Config") or {}).get("Healthcheck") or {}).get("Test")
+    config = attrs.get("Config") or {}
+    test = (config.get("Healthcheck") or {}).get("Test")
     if not test or test[0] == "NONE":
         raise CheckFailed("the image has no HEALTHCHECK")
-    return int(attrs.get("Size") or 0), list(test)
+    return ImageFacts(
+        int(attrs.get("Size") or 0), list(test), tuple(sorted(config.get("ExposedPorts") or {}))
+    )
+
+
+def check_exposed(facts: ImageFacts, port: int) -> str:
+    """The image's EXPOSE must name the port the service answered on."""
+    if f"{port}/tcp" not in facts.exposed:
+        declared = f"EXPOSEs {', '.join(facts.exposed)}" if facts.exposed else "has no EXPOSE"
+        raise CheckFailed(
+            f"the image {declared}, but the service answers on {port}/tcp: "
+            f"the Dockerfile should say EXPOSE {port}, which is what compose and Kubernetes read"
+        )
+    return f"EXPOSE {port}/tcp is the port the service answers on"
 
 
 # ---------------------------------------------------------------- run
 
 
-def container_exited(container: Container) -> str | None:
-    """Why the container is no longer running, with its last output; None while it runs."""
-    container.reload()
-    if container.status in {"exited", "dead"}:
-        code = container.attrs["State"].get("ExitCode")
-        logs = container.logs(tail=15).decode("utf-8", "replace").strip()
-        return f"the container exited with code {code} before answering" + (
-            f"; its last output:\n{logs}" if logs else ""
+def _last_output(container: Container, lines: int = 15) -> str:
+    return str(container.logs(tail=lines).decode("utf-8", "replace").strip())
+
+
+def _ended(state: dict[str, Any], memory: int) -> str:
+    """How a container that is no longer running ended: exit code, signal, out of memory."""
+    code = state.get("ExitCode")
+    if state.get("OOMKilled"):
+        return (
+            f"was killed: out of memory (limit {shown_bytes(memory)})"
+            if memory
+            else "was killed: out of memory"
         )
+    if isinstance(code, int) and code > 128:
+        with contextlib.suppress(ValueError):
+            return f"was killed by {signal.Signals(code - 128).name} (exit code {code})"
+    return f"exited with code {code}"
+
+
+def container_exited(container: Container, when: str = "before answering") -> str | None:
+    """Why the container cannot answer (it ended, or it is paused), with its last output; None
+    while it runs. The first line is the reason, the rest the output."""
+    container.reload()
+    if container.status == "paused":
+        return f"the container was paused from outside (docker pause) {when}"
+    if container.status in {"exited", "dead"}:
+        ended = _ended(container.attrs["State"], int(container.attrs["HostConfig"].get("Memory") or 0))
+        logs = _last_output(container)
+        return f"the container {ended} {when}" + (f"; its last output:\n{logs}" if logs else "")
     return None
+
+
+def _listening(container: Container) -> list[tuple[str, int]] | None:
+    """The container's listening TCP sockets as (address, port), read from /proc/PID/net/tcp
+    where the engine runs on this machine; None where they cannot be read from here."""
+    pid = int(container.attrs["State"].get("Pid") or 0)
+    found: list[tuple[str, int]] = []
+    try:
+        if not pid or container.id not in Path(f"/proc/{pid}/cgroup").read_text():
+            return None  # not this machine's process (a remote engine, another pid namespace)
+        for table in ("tcp", "tcp6"):
+            for row in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
+                fields = row.split()
+                if len(fields) > 3 and fields[3] == "0A":  # LISTEN
+                    address, _, port = fields[1].partition(":")
+                    found.append((_address(address), int(port, 16)))
+    except (OSError, ValueError):
+        return None
+    return found
+
+
+def _address(hex_address: str) -> str:
+    """An address of /proc/net/tcp (hexadecimal, little-endian) as the kinds that matter here."""
+    if set(hex_address) == {"0"}:
+        return "all interfaces"
+    if hex_address.endswith("7F"):  # 127.x.x.x, or IPv4-mapped in tcp6
+        return "127.0.0.1"
+    if hex_address == "0" * 24 + "01000000":
+        return "::1"
+    return "one address"
+
+
+_LOG_PORT = re.compile(r"listen\w*\W.*?(?:\[[^\]]*\]|[\w.-]*):(\d{1,5})\b", re.IGNORECASE)
+
+
+def not_answering(container: Container, port: int) -> tuple[str, str]:
+    """What is known about a running container that never answered: where it listens
+    (its /proc/net/tcp, else its log), and its last output."""
+    container.reload()
+    logs = _last_output(container)
+    sockets = _listening(container)
+    if sockets is None:  # the engine is elsewhere: what the log says
+        sockets = [("", int(match.group(1))) for match in _LOG_PORT.finditer(logs)]
+    ours = [address for address, listened in sockets if listened == port]
+    others = sorted({listened for _, listened in sockets if listened != port})
+    if ours and all(address in {"127.0.0.1", "::1"} for address in ours):
+        known = (
+            f"it listens on {ours[0]}:{port} only, which the published port cannot reach: "
+            f"listen on all interfaces (:{port})"
+        )
+    elif ours:
+        known = f"it listens on port {port}"
+    elif others:
+        shown = ", ".join(str(other) for other in others)
+        known = f"it listens on port {shown}, not on {port}, the port the image is run and published with"
+    else:
+        known = "nothing listens in the container (it is still running)"
+    return known, logs
 
 
 def published_port(container: Container, port: int) -> int:
@@ -205,7 +370,7 @@ def published_port(container: Container, port: int) -> int:
         if binding.get("HostIp") in {"127.0.0.1", "", "0.0.0.0"} and binding.get("HostPort"):
             return int(binding["HostPort"])
     # A container that exited at once has no published ports: say why it exited.
-    raise CheckFailed(container_exited(container) or f"docker published no host port for {port}/tcp")
+    raise CheckFailed.of(container_exited(container) or f"docker published no host port for {port}/tcp")
 
 
 def timed_stop(container: Container) -> tuple[float, int]:
@@ -218,7 +383,9 @@ def timed_stop(container: Container) -> tuple[float, int]:
 
 def _wait_healthy(container: Container, started: float) -> float:
     while True:
-        container.reload()
+        problem = container_exited(container, "before its HEALTHCHECK passed")  # reloads
+        if problem:
+            raise CheckFailed.of(problem)
         health = container.attrs["State"].get("Health") or {}
         status = health.get("Status")
         if status == "healthy":
@@ -244,31 +411,45 @@ def _process_uids(container: Container) -> str:
 
 
 @contextlib.contextmanager
-def labelled_run(client: docker.DockerClient) -> Iterator[str]:
-    """A run label for the containers started inside; all of them are removed on the way out."""
+def labelled_run(client: docker.DockerClient, run: RunOwner | None = None) -> Iterator[dict[str, str]]:
+    """The labels naming `run` (a new one by default) for the containers started inside; all of
+    them are removed on the way out. Where the engine went away they cannot be: the next
+    verification's reaper removes them."""
+    run = run or RunOwner.new()
+    try:
+        yield run.labels(LABEL)
+    finally:
+        engine.quietly(lambda: _remove_containers(client, run.id))
+
+
+def _remove_containers(client: docker.DockerClient, run_id: str) -> None:
     import docker
 
-    run_id = uuid.uuid4().hex[:12]
-    try:
-        yield run_id
-    finally:
-        for container in client.containers.list(all=True, filters={"label": f"{LABEL}={run_id}"}):
-            with contextlib.suppress(docker.errors.NotFound):
-                container.remove(force=True)
+    for container in client.containers.list(all=True, filters={"label": f"{LABEL}={run_id}"}):
+        with contextlib.suppress(docker.errors.NotFound):
+            container.remove(force=True)
 
 
 def smoke_container(
-    client: docker.DockerClient, target: Target, image: str, health_test: list[str], progress: Progress
+    client: docker.DockerClient,
+    target: Target,
+    image: str,
+    health_test: list[str],
+    progress: Progress,
+    *,
+    run: RunOwner | None = None,
+    limits: Limits | None = None,
 ) -> Run:
     """Start the image with the port on an ephemeral 127.0.0.1 port, probe it, stop it."""
     progress.phase("start", f"container of {image}, port {target.port} on 127.0.0.1")
-    with labelled_run(client) as run_id:
+    with labelled_run(client, run) as labels:
         # The image's own health command, checked every 250 ms instead of
         # waiting for its production interval.
         container = client.containers.create(
             image,
-            labels={LABEL: run_id},
+            labels=labels,
             **HARDENING,
+            **(limits or Limits()).create_options(),
             ports={f"{target.port}/tcp": ("127.0.0.1", None)},
             healthcheck={
                 "test": health_test,
@@ -282,7 +463,12 @@ def smoke_container(
         container.start()
         host_port = published_port(container, target.port)
         progress.phase("smoke", f"GET http://127.0.0.1:{host_port}/")
-        first = smoke_http(host_port, started, lambda: container_exited(container))
+        first = smoke_http(
+            host_port,
+            started,
+            lambda: container_exited(container),
+            lambda: not_answering(container, target.port),
+        )
         progress.step("waiting for the HEALTHCHECK")
         healthy = _wait_healthy(container, started)
         user = _process_uids(container)
@@ -302,13 +488,24 @@ def smoke_container(
 
 def tag_image(client: docker.DockerClient, image: str, name: str) -> None:
     """Give `image` the reference `name` (repository:tag) as well."""
+    import docker
+
     repository, _, tag = name.rpartition(":")
-    client.images.get(image).tag(repository, tag)
+    try:
+        client.images.get(image).tag(repository, tag)
+    except docker.errors.ImageNotFound:
+        raise CheckFailed(
+            f"the image {image} was removed from outside before it could be tagged {name}"
+        ) from None
 
 
 def remove_image(client: docker.DockerClient, image: str) -> None:
-    """Remove the reference `image`; an image that other tags still name stays."""
+    """Remove the reference `image`; an image that other tags still name stays. Where the
+    engine went away it cannot be: the next verification's reaper removes it."""
     import docker
 
-    with contextlib.suppress(docker.errors.DockerException):
-        client.images.remove(image, force=True)
+    def remove() -> None:
+        with contextlib.suppress(docker.errors.NotFound):
+            client.images.remove(image, force=True)
+
+    engine.quietly(remove)

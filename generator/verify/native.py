@@ -16,6 +16,7 @@ from pathlib import Path
 
 from generator.console import Progress
 from generator.verify.checks import Build, CheckFailed, Run, first_go_error, smoke_http, tail
+from generator.verify.limits import BUILD_TIMEOUT_ENV
 from generator.verify.target import Target
 
 
@@ -28,15 +29,25 @@ def find_go() -> str | None:
     return str(beside) if beside.is_file() else None
 
 
-def build_binary(go: str, target: Target, binary: Path, progress: Progress) -> Build:
-    """`go build` the service into `binary`, as `make build` does."""
+def build_binary(
+    go: str, target: Target, binary: Path, progress: Progress, *, timeout: float | None = None
+) -> Build:
+    """`go build` the service into `binary`, as `make build` does, within `timeout` seconds."""
     env = {**os.environ, "CGO_ENABLED": "0"}
     env.setdefault("GOTOOLCHAIN", "local")
     ldflags = f"-s -w -X main.version={target.version}"
     argv = (go, "build", "-trimpath", "-ldflags", ldflags, "-o", str(binary), ".")
     progress.phase("build", "go build")
     started = time.monotonic()
-    built = subprocess.run(argv, cwd=target.project, env=env, capture_output=True, text=True, check=False)
+    try:
+        built = subprocess.run(
+            argv, cwd=target.project, env=env, capture_output=True, text=True, check=False, timeout=timeout
+        )
+    except subprocess.TimeoutExpired:
+        raise CheckFailed(
+            f"go build did not finish within {timeout:g} s (--build-timeout, {BUILD_TIMEOUT_ENV}); "
+            "it was stopped"
+        ) from None
     seconds = time.monotonic() - started
     if built.returncode != 0:
         detail = tail(built.stderr.splitlines())
