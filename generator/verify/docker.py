@@ -43,6 +43,7 @@ LABEL = reaper.CONTAINER_LABEL
 IMAGE_LABEL = reaper.IMAGE_LABEL
 CONNECT_SECONDS = 5.0  # the engine's first answer
 API_SECONDS = 60.0  # any later call (a stop adds its own grace period)
+HEALTH_RETRIES = 3
 IMAGE_TAG = "dev"  # what `make docker-build` tags, so `make docker-run` finds it
 # How the container runs: the way a hardened deployment runs it (compose.yaml and
 # the Kubernetes manifests ask for the same).
@@ -382,6 +383,9 @@ def timed_stop(container: Container) -> tuple[float, int]:
 
 
 def _wait_healthy(container: Container, started: float) -> float:
+    """Seconds from start until the HEALTHCHECK passes. Only probes after the service answered
+    count: a service that took a while to listen failed the earlier ones."""
+    earlier: int | None = None
     while True:
         problem = container_exited(container, "before its HEALTHCHECK passed")  # reloads
         if problem:
@@ -390,7 +394,9 @@ def _wait_healthy(container: Container, started: float) -> float:
         status = health.get("Status")
         if status == "healthy":
             return time.monotonic() - started
-        if status == "unhealthy":
+        streak = int(health.get("FailingStreak") or 0)
+        earlier = streak if earlier is None else earlier
+        if status == "unhealthy" and streak - earlier >= HEALTH_RETRIES:
             last = (health.get("Log") or [{}])[-1]
             raise CheckFailed(
                 f"the HEALTHCHECK reports unhealthy (exit {last.get('ExitCode')}: "
@@ -455,7 +461,7 @@ def smoke_container(
                 "test": health_test,
                 "interval": 250_000_000,
                 "timeout": 3_000_000_000,
-                "retries": 3,
+                "retries": HEALTH_RETRIES,
                 "start_period": 0,
             },
         )
