@@ -24,9 +24,11 @@ import pytest
 
 from generator import verify
 from generator.errors import UsageError
+from generator.verify import docker as docker_mode
 from generator.verify import limits
 from tests.engine_proxy import EngineProxy
-from tests.helpers import render_project
+from tests.helpers import ROOT, render_project
+from tests.helpers import gostarter as gostarter_in_process
 
 docker = pytest.mark.docker
 SUMMARY = "gostarter: verification failed (docker): "
@@ -228,6 +230,59 @@ def test_an_entrypoint_to_a_missing_file_is_named(
         "ENTRYPOINT",
     )
     assert own_tags(docker_client, "noentry") == []
+
+
+@docker
+def test_the_copier_task_reports_an_engine_error_and_keeps_the_project(
+    tmp_path: Path, image_answers: dict[str, str], no_leftovers: None
+) -> None:
+    """The same engine error in the Copier task: stated loudly with the report written, exit 0 so that
+    Copier keeps the project."""
+    project = render_project(tmp_path / "task", {**image_answers, "app_name": "taskentry"})
+    dockerfile = project / "Dockerfile"
+    dockerfile.write_text(
+        dockerfile.read_text().replace('ENTRYPOINT ["/usr/local/bin/taskentry"]', 'ENTRYPOINT ["/nope"]')
+    )
+    report = tmp_path / "task.toml"
+    argv = [sys.executable, str(ROOT / "hooks" / "post_generate.py"), str(project), "docker"]
+    done = subprocess.run(
+        argv, env={**os.environ, "GOSTARTER_REPORT": str(report)}, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    assert f"{SUMMARY}starting the container failed: /nope does not exist in the image" in done.stderr
+    assert f"the project at {project} was kept" in done.stderr
+    assert tomllib.loads(report.read_text())["result"] == "failed"
+
+
+@docker
+def test_the_own_tag_removed_before_the_final_retag_is_a_failure(
+    tmp_path: Path,
+    image_answers: dict[str, str],
+    docker_client: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    no_leftovers: None,
+) -> None:
+    """Every check passed, but the run's own tag was removed from outside before it became APP:dev:
+    the verification fails saying so, and no APP:dev appears."""
+    project = render_project(tmp_path / "retag", {**image_answers, "app_name": "retag"})
+    last_check = docker_mode.check_exposed
+
+    def removed_from_outside(facts: docker_mode.ImageFacts, port: int) -> str:
+        for tag in own_tags(docker_client, "retag"):
+            docker_client.images.remove(tag, force=True)
+        return last_check(facts, port)
+
+    monkeypatch.setattr(docker_mode, "check_exposed", removed_from_outside)
+    report = tmp_path / "retag.toml"
+    done = gostarter_in_process("verify", str(project), "--verify", "docker", "--report", str(report))
+    assert done.returncode == 1, done.stderr
+    reason = tomllib.loads(report.read_text())["reason"]
+    assert reason.startswith("the image retag:verify-") and reason.endswith(
+        "before it could be tagged retag:dev"
+    )
+    assert f"{SUMMARY}{reason}" in done.stderr and "Traceback" not in done.stderr
+    assert own_tags(docker_client, "retag") == []
 
 
 @docker

@@ -215,11 +215,11 @@ def build_image(
     """Build `image` with the project's own Dockerfile, as `make docker-build` does; `labels`
     name the run on the image, `timeout` is the build's deadline in seconds."""
     labelled = [arg for key, value in (labels or {}).items() for arg in ("--label", f"{key}={value}")]
-    args = ("--progress=plain", "--build-arg", f"VERSION={target.version}", *labelled, "-t", image, ".")
+    args = ("--progress=plain", "--build-arg", f"VERSION={target.version}", "-t", image, ".")
     progress.phase("build", f"{image} with {' '.join(build.argv)}")
     started = time.monotonic()
     code, log = _stream(
-        [*build.argv, *args], target.project, {**os.environ, **dict(build.env)}, progress, timeout
+        [*build.argv, *labelled, *args], target.project, {**os.environ, **dict(build.env)}, progress, timeout
     )
     seconds = time.monotonic() - started
     if code != 0:
@@ -235,7 +235,7 @@ def build_image(
             + (f": {cause[:200]}" if cause else ""),
             detail,
         )
-    return Build(seconds, build.shown(*args))
+    return Build(seconds, build.shown(*args))  # as a person would repeat it: without the run's labels
 
 
 @dataclass(frozen=True)
