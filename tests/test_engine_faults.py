@@ -480,3 +480,20 @@ def test_a_run_is_judged_dead_only_when_its_process_is_gone() -> None:
     assert not Run("x", child.pid, me.started, "elsewhere pid:[1]").dead()
     assert Run.of(me.labels(verify.LABEL), verify.LABEL) == me
     assert Run.of({verify.LABEL: "abc"}, verify.LABEL) is None, "an older gostarter's container is not judged"
+
+
+def test_help_and_readme_name_the_same_deadlines_and_limits() -> None:
+    """`verify --help` and README's Verification section agree on the options, variables and defaults."""
+    shown = gostarter_in_process("verify", "--help").stdout
+    readme = (ROOT / "README.md").read_text()
+    for name in (
+        "--build-timeout",
+        "--memory-limit",
+        limits.BUILD_TIMEOUT_ENV,
+        limits.MEMORY_ENV,
+        "256Mi",
+        "900",
+    ):
+        assert name in " ".join(shown.split()), name
+        assert name in readme, name
+    assert limits.DEFAULT_BUILD_TIMEOUT_SECONDS == 900 and limits.DEFAULT_MEMORY_BYTES == 256 << 20
