@@ -179,6 +179,33 @@ def test_the_engine_stopped_during_the_smoke_phase_fails_and_the_next_run_reaps_
 
 
 @docker
+def test_the_engine_stopped_during_the_build_is_named(
+    tmp_path: Path,
+    image_answers: dict[str, str],
+    docker_client: Any,
+    engine_proxy: EngineProxy,
+    no_leftovers: None,
+) -> None:
+    """The engine stops while BuildKit runs a step: not "docker build exited 1" but the engine, named."""
+    project = render_project(tmp_path / "midbuild", {**image_answers, "app_name": "midbuild"})
+    token = 100000 + int.from_bytes(os.urandom(2), "big")
+    dockerfile = project / "Dockerfile"
+    dockerfile.write_text(
+        dockerfile.read_text().replace("WORKDIR /src\n", f"WORKDIR /src\nRUN sleep {token}\n")
+    )
+    run = Verification(project, "--verify", "docker", env={"DOCKER_HOST": engine_proxy.url})
+    run.when(lambda: f"RUN sleep {token}" in run.stderr, "the build reached its slow step")
+    engine_proxy.cut()
+    assert_failed(
+        run,
+        "building the image failed: the Docker engine at DOCKER_HOST=",
+        "went away; the image did not build",
+    )
+    assert run.seconds() < 60
+    assert own_tags(docker_client, "midbuild") == []
+
+
+@docker
 def test_a_live_run_never_reaps_another_live_runs_container(
     tmp_path: Path, image_answers: dict[str, str], docker_client: Any, no_leftovers: None
 ) -> None:

@@ -36,6 +36,22 @@ def _first_line(err: BaseException) -> str:
     return (text.splitlines()[0] if text else type(err).__name__)[:200]
 
 
+def _root_cause(err: BaseException) -> str:
+    """The system's own words under the transport's wrappers ("Connection refused"), else the first line."""
+    pending: list[BaseException] = [err]
+    seen: set[int] = set()
+    while pending:
+        current = pending.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.strerror:
+            return current.strerror
+        inner = [*current.args, getattr(current, "reason", None), current.__cause__, current.__context__]
+        pending += [item for item in inner if isinstance(item, BaseException)]
+    return _first_line(err)
+
+
 def _api_cause(err: docker.errors.APIError) -> str:
     explanation = str(err.explanation or err)
     no_such = _NO_SUCH.search(explanation)
@@ -63,7 +79,7 @@ def cause(err: Exception) -> str:
     if isinstance(err, requests.exceptions.Timeout):
         return f"the Docker engine at {address()} stopped answering ({type(err).__name__})"
     if isinstance(err, requests.exceptions.ConnectionError):
-        return f"the Docker engine at {address()} went away ({_first_line(err)})"
+        return f"the Docker engine at {address()} went away ({_root_cause(err)})"
     return _first_line(err)
 
 
@@ -98,7 +114,7 @@ def step(name: str | Callable[[], str], client: docker.DockerClient | None = Non
         if client is not None and gone(client):
             described = name() if callable(name) else name
             raise CheckFailed(
-                f"{described} failed: the Docker engine at {address()} went away ({failure.reason})",
+                f"{described} failed: the Docker engine at {address()} went away; {failure.reason}",
                 failure.detail,
             ) from None
         raise
