@@ -15,18 +15,19 @@ the Go toolchain, for machines without a container engine.
 
 The checks both share live in `checks.py`, the result and its printer in
 `result.py`, and `orchestrate.py` runs the steps and fills the Result. An
-engine error is a failed result too (`engine.py`); the deadlines and the
+engine error is a failed result too (`engine.py`), a container that does not
+answer is described by `diagnosis.py`; the deadlines and the
 container's resource limits come from `limits.py`; every container and image
 carries labels naming its run, and `reaper.py` removes those of runs that died.
 """
 
 from generator.verify.checks import STOP_LIMIT_SECONDS, Build, CheckFailed, Run, wait_for_hello
+from generator.verify.diagnosis import container_exited
 from generator.verify.docker import (
     IMAGE_LABEL,
     LABEL,
     BuildCommand,
     build_image,
-    container_exited,
     docker_client,
     find_build_command,
     published_port,

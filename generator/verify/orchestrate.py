@@ -63,13 +63,11 @@ _SMOKE_STEPS = {
 
 @dataclass(frozen=True)
 class Options:
-    """How a verification runs beyond its mode: deadlines and limits."""
+    """How a verification runs beyond its mode, resolved before anything runs."""
 
-    remove_image: bool = False
-    build_timeout: float | None = None  # seconds; None: $GOSTARTER_BUILD_TIMEOUT, else 900
-    memory_limit: str | None = (
-        None  # a Kubernetes quantity; None: $GOSTARTER_MEMORY_LIMIT, the Deployment's, 256Mi
-    )
+    remove_image: bool
+    build_timeout: float  # seconds
+    limits: verify_limits.Limits  # the smoke container's
 
 
 def _in_docker(
@@ -84,7 +82,6 @@ def _in_docker(
     # removes) an image it did not build, even beside a same-named service; only
     # once every check has passed is it tagged APP:dev for `make docker-run`
     # (unless --rm-image). A failed run leaves an earlier APP:dev where it was.
-    limits = verify_limits.for_project(target.project, options.memory_limit)
     run = reaper.Run.new()
     image = f"{target.app}:{docker_mode.IMAGE_TAG}"
     own = f"{target.app}{reaper.OWN_TAG}{run.id}"
@@ -93,7 +90,6 @@ def _in_docker(
         reaped = reaper.reap(client)
     if reaped:
         progress.note(reaped)
-    built = False
     try:
         with engine.step("building the image", client):
             build_done = docker_mode.build_image(
@@ -102,27 +98,25 @@ def _in_docker(
                 build,
                 progress,
                 labels=run.labels(reaper.IMAGE_LABEL),
-                timeout=verify_limits.build_timeout(options.build_timeout),
+                timeout=options.build_timeout,
             )
-        built = True
         result.built(build_done, "image")
         with engine.step("inspecting the image"):
             facts = docker_mode.inspect_image(client, own)
         result.image_size_bytes = facts.size
         with engine.step(lambda: _SMOKE_STEPS.get(progress.current, "smoke-testing the container")):
             ran = docker_mode.smoke_container(
-                client, target, own, facts.health_test, progress, run=run, limits=limits
+                client, target, own, facts.health_test, progress, run=run, limits=options.limits
             )
         result.ran(ran)
         result.checks += [*judge(ran), docker_mode.check_exposed(facts, target.port)]
-        result.checks += [docker_mode.HARDENING_CHECK, limits.check()]
+        result.checks += [docker_mode.HARDENING_CHECK, options.limits.check()]
         if not options.remove_image:
             with engine.step(f"tagging the image {image}"):
                 docker_mode.tag_image(client, own, image)
             result.image = image
     finally:
-        if built:
-            docker_mode.remove_image(client, own)
+        docker_mode.remove_image(client, own)  # also after a build cut short while it tagged
 
 
 def _natively(go: str, target: Target, progress: Progress, result: Result, options: Options) -> None:
@@ -158,15 +152,14 @@ def verify(
     if mode not in MODES:
         raise UsageError(f"unknown verification mode {mode!r}; choose one of {', '.join(MODES)}")
     target = Target.of(project)
-    options = Options(remove_image, verify_limits.build_timeout(build_timeout), memory_limit)
-    verify_limits.for_project(
-        target.project, memory_limit
-    )  # a bad limit is a usage error, before anything runs
-    progress = progress or Progress(quiet=True)
     result = Result(mode=mode, project=str(target.project))
     if mode == "none":
         result.reason = "verification switched off (--verify none)"
         return result
+    # A bad deadline or limit is a usage error, before anything runs.
+    limits = verify_limits.for_project(target.project, memory_limit)
+    options = Options(remove_image, verify_limits.build_timeout(build_timeout), limits)
+    progress = progress or Progress(quiet=True)
     try:
         plan = _plan(mode, progress)
         result.mode = plan.mode
