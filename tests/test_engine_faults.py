@@ -239,6 +239,33 @@ def test_the_container_removed_from_outside_is_a_failure_naming_it(
 
 
 @docker
+@pytest.mark.parametrize(
+    ("action", "cause"),
+    [
+        ("pause", "the container was paused from outside (docker pause) before answering"),
+        ("kill", "the container was killed by SIGKILL (exit code 137) before answering"),
+    ],
+)
+def test_a_container_paused_or_killed_from_outside_is_named(
+    tmp_path: Path,
+    image_answers: dict[str, str],
+    docker_client: Any,
+    action: str,
+    cause: str,
+    no_leftovers: None,
+) -> None:
+    """`docker pause` or `docker kill` while the verification waits for the service: said as such."""
+    project = render_project(tmp_path / action, {**image_answers, "app_name": f"outside{action}"})
+    slow_start(project)
+    run = Verification(project, "--verify", "docker")
+    run.when(lambda: running_container(docker_client) is not None, "a container ran")
+    getattr(running_container(docker_client), action)()
+    assert_failed(run, cause)
+    assert run.seconds() < 60
+    assert own_tags(docker_client, f"outside{action}") == []
+
+
+@docker
 def test_an_entrypoint_to_a_missing_file_is_named(
     tmp_path: Path, image_answers: dict[str, str], docker_client: Any, no_leftovers: None
 ) -> None:
@@ -415,6 +442,22 @@ def test_a_memory_limit_that_fits_passes_and_is_in_the_report(
     assert run.wait() == 0, run.stderr
     checks = run.report_data()["checks"]
     assert "ran with memory limit 1 GiB (--memory-limit), at most 256 processes" in checks, checks
+
+
+@docker
+def test_a_project_with_manifests_runs_with_the_deployments_limits(
+    tmp_path: Path, image_answers: dict[str, str], no_leftovers: None
+) -> None:
+    """with_k8s: the container runs with the memory limit, CPU request and CPU limit of the Deployment."""
+    project = render_project(tmp_path / "k8s", {**image_answers, "app_name": "withk8s", "with_k8s": True})
+    run = Verification(project, "--verify", "docker", "--rm-image")
+    assert run.wait() == 0, run.stderr
+    checks = run.report_data()["checks"]
+    expected = (
+        "ran with memory limit 128 MiB (deploy/deployment.yaml), at most 256 processes, "
+        "cpu request 50m, cpu limit 500m"
+    )
+    assert expected in checks, checks
 
 
 @docker
