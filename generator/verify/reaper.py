@@ -111,7 +111,7 @@ def reap(client: docker.DockerClient) -> str:
     for container in client.containers.list(all=True, filters={"label": f"{CONTAINER_LABEL}.pid"}):
         run = Run.of(container.labels, CONTAINER_LABEL)
         if run is not None and run.dead():
-            with contextlib.suppress(docker.errors.NotFound):
+            with contextlib.suppress(docker.errors.APIError):  # gone already: another run reaped it
                 container.remove(force=True)
                 containers += 1
             pids.add(run.pid)
@@ -120,7 +120,7 @@ def reap(client: docker.DockerClient) -> str:
         if run is None or not run.dead():
             continue
         for tag in (t for t in image.tags if OWN_TAG in t):
-            with contextlib.suppress(docker.errors.NotFound):
+            with contextlib.suppress(docker.errors.APIError):
                 client.images.remove(tag, force=True)
                 tags.append(tag)
             pids.add(run.pid)
@@ -129,4 +129,9 @@ def reap(client: docker.DockerClient) -> str:
     what = [f"{containers} container{'s' * (containers != 1)}"] if containers else []
     what += [f"image tag{'s' * (len(tags) != 1)} {', '.join(sorted(tags))}"] if tags else []
     runs = ", ".join(str(pid) for pid in sorted(pids))
-    return f"removed {' and '.join(what)} left by a verification that died (pid {runs})"
+    whose = (
+        f"a verification that died (pid {runs})"
+        if len(pids) == 1
+        else f"verifications that died (pids {runs})"
+    )
+    return f"removed {' and '.join(what)} left by {whose}"
