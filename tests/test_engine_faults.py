@@ -35,14 +35,17 @@ SUMMARY = "gostarter: verification failed (docker): "
 
 
 class Verification:
-    """`gostarter verify` as its own process; its stderr lines are collected with the time each came."""
+    """`gostarter verify` as its own process, with a temporary directory of its own; its stderr lines
+    are collected with the time each came."""
 
     def __init__(self, project: Path, *args: str, env: dict[str, str] | None = None) -> None:
         self.report = project.parent / f"{project.name}-report.toml"
+        self.tmpdir = project.parent / f"{project.name}-tmp"
+        self.tmpdir.mkdir(exist_ok=True)
         self.started = time.monotonic()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "generator", "verify", str(project), "--report", str(self.report), *args],
-            env={**os.environ, **(env or {})},
+            env={**os.environ, "TMPDIR": str(self.tmpdir), **(env or {})},
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -86,11 +89,12 @@ class Verification:
             time.sleep(0.1)
 
     def report_data(self) -> dict[str, Any]:
+        assert list(self.tmpdir.iterdir()) == [], "a temporary file was left"
         return tomllib.loads(self.report.read_text())
 
 
 def assert_failed(run: Verification, *causes: str) -> dict[str, Any]:
-    """Exit 1, one summary line naming every cause, the hint, the report, no traceback."""
+    """Exit 1, one summary line naming every cause, the hint, the report, no traceback, no temporary file."""
     code = run.wait()
     stderr = run.stderr
     assert code == 1, stderr
@@ -362,7 +366,7 @@ def test_a_failed_verification_leaves_the_passed_image_as_app_dev(
 @docker
 @pytest.mark.parametrize("mode", ["docker", "auto"])
 def test_an_engine_socket_that_never_answers_is_given_up_within_seconds(
-    tmp_path: Path, image_answers: dict[str, str], hung_engine: EngineProxy, mode: str
+    tmp_path: Path, image_answers: dict[str, str], hung_engine: EngineProxy, mode: str, no_leftovers: None
 ) -> None:
     """DOCKER_HOST names a socket that accepts and never answers: `docker` fails naming DOCKER_HOST,
     `auto` falls back to native; each decides within 15 s."""
