@@ -73,7 +73,14 @@ def _verify_and_report(
     project: Path, args: argparse.Namespace, *, new: bool = False, shown_as: Path | None = None
 ) -> verify.Result:
     progress = Progress(quiet=args.quiet, verbose=args.verbose)
-    result = verify.verify(project, mode=args.verify, progress=progress, remove_image=args.rm_image)
+    result = verify.verify(
+        project,
+        mode=args.verify,
+        progress=progress,
+        remove_image=args.rm_image,
+        build_timeout=args.build_timeout,
+        memory_limit=args.memory_limit,
+    )
     if args.report:
         verify.write_report(result, Path(args.report), project=shown_as or project)
     shown = str(_shown((shown_as or project).absolute()))
@@ -296,9 +303,29 @@ def _add_verify_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--rm-image", action="store_true", help="remove the built image afterwards (kept by default)"
     )
+    parser.add_argument(
+        "--build-timeout",
+        type=_seconds,
+        metavar="SECONDS",
+        help=f"stop the image build after SECONDS (default: ${verify.BUILD_TIMEOUT_ENV}, else "
+        f"{verify.DEFAULT_BUILD_TIMEOUT_SECONDS:.0f})",
+    )
+    parser.add_argument(
+        "--memory-limit",
+        metavar="SIZE",
+        help=f"the smoke container's memory limit, e.g. 128Mi (default: ${verify.MEMORY_ENV}, else "
+        "the limit in deploy/deployment.yaml, else 256Mi)",
+    )
     output = parser.add_mutually_exclusive_group()
     output.add_argument("-q", "--quiet", action="store_true", help="print only the result and errors")
     output.add_argument("-v", "--verbose", action="store_true", help="stream the full build log")
+
+
+def _seconds(text: str) -> float:
+    try:
+        return verify.seconds(text, "--build-timeout")
+    except UsageError as err:
+        raise argparse.ArgumentTypeError(err.message) from None
 
 
 def _command(commands: Any, name: str, summary: str, description: str = "") -> argparse.ArgumentParser:

@@ -8,14 +8,18 @@ import threading
 import time
 from typing import TextIO
 
+HEARTBEAT_SECONDS = 10.0
+
 
 class Progress:
     """Shows the current phase and its elapsed time.
 
     On a terminal, one line is redrawn in place (a ticker keeps the elapsed
     time moving through silent build steps); elsewhere, each new phase or
-    step is printed once as a plain line. `quiet` shows nothing; `verbose`
-    passes every raw log line through.
+    step is printed once as a plain line, and the line again (with "still
+    waiting") when nothing was printed for HEARTBEAT_SECONDS, so that a log
+    shows a wait is alive. `quiet` shows nothing; `verbose` passes every raw
+    log line through.
     """
 
     def __init__(self, *, stream: TextIO | None = None, quiet: bool = False, verbose: bool = False) -> None:
@@ -29,6 +33,12 @@ class Progress:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
+        self._printed = time.monotonic()
+
+    @property
+    def current(self) -> str:
+        """The phase in progress ("build", "start", "smoke", "stop"), "" between phases."""
+        return self._phase
 
     def phase(self, name: str, detail: str = "") -> None:
         """Enter a new phase: build, start, smoke, stop."""
@@ -37,11 +47,11 @@ class Progress:
             self._started = time.monotonic()
             if self.live:
                 self._draw()
-                if self._ticker is None:
-                    self._ticker = threading.Thread(target=self._tick, daemon=True)
-                    self._ticker.start()
             elif not self.quiet:
                 self._print("gostarter: " + self._text())
+            if not self.quiet and self._ticker is None:
+                self._ticker = threading.Thread(target=self._tick, daemon=True)
+                self._ticker.start()
 
     def step(self, detail: str) -> None:
         """A new step inside the phase (a build instruction, a check)."""
@@ -83,8 +93,12 @@ class Progress:
     def _tick(self) -> None:
         while not self._stop.wait(0.25):
             with self._lock:
-                if self._phase:
+                if not self._phase:
+                    continue
+                if self.live:
                     self._draw()
+                elif time.monotonic() - self._printed >= HEARTBEAT_SECONDS:
+                    self._print(f"gostarter: {self._text()} (still waiting)")
 
     def _text(self) -> str:
         elapsed = time.monotonic() - self._started
@@ -103,3 +117,4 @@ class Progress:
     def _print(self, text: str) -> None:
         self.stream.write(text + "\n")
         self.stream.flush()
+        self._printed = time.monotonic()

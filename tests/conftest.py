@@ -17,6 +17,7 @@ import pytest
 from generator import verify
 from generator.errors import EnvironmentProblem
 from tests import standin
+from tests.engine_proxy import EngineProxy
 from tests.helpers import (
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -69,12 +70,21 @@ def image_answers(images: dict[str, str]) -> dict[str, str]:
 
 @pytest.fixture
 def no_leftovers(docker_client: Any) -> Iterator[None]:
-    """Fails the test if it leaves a verification container behind."""
+    """Fails the test if it leaves a verification container or a run's own `verify-*` image tag behind."""
     yield
     left = docker_client.containers.list(all=True, filters={"label": verify.LABEL})
     for container in left:
         container.remove(force=True)
+    tags = [
+        tag
+        for image in docker_client.images.list(filters={"label": f"{verify.IMAGE_LABEL}.pid"})
+        for tag in image.tags
+        if ":verify-" in tag
+    ]
+    for tag in tags:
+        docker_client.images.remove(tag, force=True)
     assert not left, f"containers left behind: {[c.name for c in left]}"
+    assert not tags, f"image tags left behind: {tags}"
 
 
 @pytest.fixture
@@ -135,3 +145,21 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         assert not list((work / "temp").iterdir()), "gostarter serve left temporary files"
     finally:
         process.kill()
+
+
+@pytest.fixture
+def engine_proxy(tmp_path: Path) -> Iterator[EngineProxy]:
+    """A socket relaying to the real engine that the test can cut and open again (DOCKER_HOST=its url)."""
+    proxy = EngineProxy(tmp_path / "engine.sock")
+    proxy.open()
+    yield proxy
+    proxy.cut()
+
+
+@pytest.fixture
+def hung_engine(tmp_path: Path) -> Iterator[EngineProxy]:
+    """A socket that accepts every connection and never answers, as a hung engine does."""
+    proxy = EngineProxy(tmp_path / "hung.sock", answer=False)
+    proxy.open()
+    yield proxy
+    proxy.cut()

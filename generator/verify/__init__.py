@@ -14,20 +14,32 @@ native mode (`native.py`): the same HTTP checks against the binary built with
 the Go toolchain, for machines without a container engine.
 
 The checks both share live in `checks.py`, the result and its printer in
-`result.py`, and `orchestrate.py` runs the steps and fills the Result.
+`result.py`, and `orchestrate.py` runs the steps and fills the Result. An
+engine error is a failed result too (`engine.py`), a container that does not
+answer is described by `diagnosis.py`; the deadlines and the
+container's resource limits come from `limits.py`; every container and image
+carries labels naming its run, and `reaper.py` removes those of runs that died.
 """
 
 from generator.verify.checks import STOP_LIMIT_SECONDS, Build, CheckFailed, Run, wait_for_hello
+from generator.verify.diagnosis import container_exited
 from generator.verify.docker import (
+    IMAGE_LABEL,
     LABEL,
     BuildCommand,
     build_image,
-    container_exited,
     docker_client,
     find_build_command,
     published_port,
     remove_image,
     timed_stop,
+)
+from generator.verify.limits import (
+    BUILD_TIMEOUT_ENV,
+    DEFAULT_BUILD_TIMEOUT_SECONDS,
+    MEMORY_ENV,
+    Limits,
+    seconds,
 )
 from generator.verify.native import find_go
 from generator.verify.orchestrate import MODES, verify
@@ -35,12 +47,17 @@ from generator.verify.result import Result, print_result, summary, write_report
 from generator.verify.target import Target
 
 __all__ = [
+    "BUILD_TIMEOUT_ENV",
+    "DEFAULT_BUILD_TIMEOUT_SECONDS",
+    "IMAGE_LABEL",
     "LABEL",
+    "MEMORY_ENV",
     "MODES",
     "STOP_LIMIT_SECONDS",
     "Build",
     "BuildCommand",
     "CheckFailed",
+    "Limits",
     "Result",
     "Run",
     "Target",
@@ -52,6 +69,7 @@ __all__ = [
     "print_result",
     "published_port",
     "remove_image",
+    "seconds",
     "summary",
     "timed_stop",
     "verify",

@@ -19,6 +19,8 @@ _BUILD_NOISE = re.compile(r"^#\d+ (sha256:|DONE |CACHED$|\.\.\.$)|^\s*$")
 
 # Tells whether the service under test has exited; returns why, or None while it runs.
 ExitProbe = Callable[[], str | None]
+# What is known about a running service that never answered, and its last output.
+Diagnosis = Callable[[], tuple[str, str]]
 
 
 class CheckFailed(Exception):
@@ -28,6 +30,12 @@ class CheckFailed(Exception):
         super().__init__(reason)
         self.reason = reason
         self.detail = detail
+
+    @classmethod
+    def of(cls, problem: str) -> CheckFailed:
+        """A failure from a probe's text: its first line is the reason, the rest the detail."""
+        reason, _, detail = problem.partition("\n")
+        return cls(reason, detail)
 
 
 @dataclass(frozen=True)
@@ -88,8 +96,9 @@ def _http_get(port: int, path: str) -> tuple[int, str]:
         conn.close()
 
 
-def wait_for_hello(port: int, started: float, exited: ExitProbe) -> float:
-    """Poll GET / with a bounded backoff; returns seconds from `started` to the first 200."""
+def wait_for_hello(port: int, started: float, exited: ExitProbe, known: Diagnosis | None = None) -> float:
+    """Poll GET / with a bounded backoff; returns seconds from `started` to the first 200.
+    Past the deadline, the failure says what `known` finds (where it listens, its output)."""
     delay, last = 0.005, "no answer"
     while True:
         try:
@@ -104,18 +113,21 @@ def wait_for_hello(port: int, started: float, exited: ExitProbe) -> float:
             last = f"status {status}"
         problem = exited()
         if problem:
-            raise CheckFailed(problem)
+            raise CheckFailed.of(problem)
         if time.monotonic() - started > RESPONSE_DEADLINE_SECONDS:
+            what, output = known() if known else ("", "")
             raise CheckFailed(
                 f"GET / did not answer 200 {HELLO!r} within {RESPONSE_DEADLINE_SECONDS:.0f} s (last: {last})"
+                + (f": {what}" if what else ""),
+                f"its last output:\n{output}" if output else "",
             )
         time.sleep(delay)
         delay = min(delay * 1.6, 0.25)
 
 
-def smoke_http(port: int, started: float, exited: ExitProbe) -> float:
+def smoke_http(port: int, started: float, exited: ExitProbe, known: Diagnosis | None = None) -> float:
     """GET / until it answers Hello, World!, then GET /healthz; returns the first response time."""
-    first = wait_for_hello(port, started, exited)
+    first = wait_for_hello(port, started, exited, known)
     try:
         status, body = _http_get(port, "/healthz")
     except (OSError, http.client.HTTPException) as err:

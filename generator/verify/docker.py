@@ -9,8 +9,8 @@ import contextlib
 import os
 import re
 import subprocess
+import threading
 import time
-import uuid
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from generator import children
 from generator.console import Progress
 from generator.errors import EnvironmentProblem
+from generator.verify import engine, reaper
 from generator.verify.checks import (
     HEALTHY_DEADLINE_SECONDS,
     Build,
@@ -30,13 +31,20 @@ from generator.verify.checks import (
     tail,
     unfetchable_base_image,
 )
+from generator.verify.diagnosis import container_exited, not_answering
+from generator.verify.limits import BUILD_TIMEOUT_ENV, Limits
+from generator.verify.reaper import Run as RunOwner
 from generator.verify.target import Target, run_quiet
 
 if TYPE_CHECKING:
     import docker
     from docker.models.containers import Container
 
-LABEL = "dev.gostarter.verify"
+LABEL = reaper.CONTAINER_LABEL
+IMAGE_LABEL = reaper.IMAGE_LABEL
+CONNECT_SECONDS = 5.0  # the engine's first answer
+API_SECONDS = 60.0  # any later call (a stop adds its own grace period)
+HEALTH_RETRIES = 3
 IMAGE_TAG = "dev"  # what `make docker-build` tags, so `make docker-run` finds it
 # How the container runs: the way a hardened deployment runs it (compose.yaml and
 # the Kubernetes manifests ask for the same).
@@ -65,18 +73,30 @@ class BuildCommand:
 
 
 def docker_client() -> docker.DockerClient:
-    """A client for a reachable Docker engine, or EnvironmentProblem saying what is missing."""
+    """A client for a reachable Docker engine, or EnvironmentProblem saying what is missing.
+
+    The engine must answer within CONNECT_SECONDS (a socket that accepts and never
+    answers is no engine, and `auto` falls back to native at once); later calls
+    each have API_SECONDS.
+    """
     import docker
 
     try:
-        client = docker.from_env(timeout=300)
+        client = docker.from_env(timeout=CONNECT_SECONDS)
         client.ping()
-    except docker.errors.DockerException as err:
-        first = str(err).splitlines()[0][:160] if str(err) else type(err).__name__
+    except (docker.errors.DockerException, OSError) as err:  # the SDK's transport errors are OSErrors
+        text = str(err)
+        why = (
+            f"it did not answer within {CONNECT_SECONDS:.0f} s"
+            if "timed out" in text.lower() or "timeout" in type(err).__name__.lower()
+            else (text.splitlines()[0][:160] if text else type(err).__name__)
+        )
         raise EnvironmentProblem(
-            f"no Docker engine is reachable ({first})",
-            hint="start the Docker engine (dockerd, Docker Desktop), or use --verify native",
+            f"no Docker engine is reachable at {engine.address()}: {why}",
+            hint="start the Docker engine (dockerd, Docker Desktop), point DOCKER_HOST at it, "
+            "or use --verify native",
         ) from None
+    client.api.timeout = API_SECONDS
     return client
 
 
@@ -119,9 +139,28 @@ def find_build_command() -> BuildCommand:
 # ---------------------------------------------------------------- build
 
 
-def _stream(argv: list[str], cwd: Path, env: dict[str, str], progress: Progress) -> tuple[int, deque[str]]:
-    """Run a build, showing its steps; returns the exit code and the last 400 log lines."""
+def _stop_client(proc: subprocess.Popen[str]) -> None:
+    """Stop the build client and its process group: SIGTERM, then SIGKILL after 10 s."""
+    children.end(proc, grace=10)
+
+
+def _deadline(proc: subprocess.Popen[str], seconds: float | None) -> threading.Timer | None:
+    """A watchdog that stops the build client once `seconds` have passed; None without a deadline."""
+    if seconds is None:
+        return None
+    watchdog = threading.Timer(seconds, _stop_client, (proc,))
+    watchdog.daemon = True
+    watchdog.start()
+    return watchdog
+
+
+def _stream(
+    argv: list[str], cwd: Path, env: dict[str, str], progress: Progress, timeout: float | None = None
+) -> tuple[int, deque[str]]:
+    """Run a build, showing its steps; returns the exit code and the last 400 log lines.
+    Past `timeout` seconds the client is stopped and the failure names the deadline."""
     log: deque[str] = deque(maxlen=400)
+    started = time.monotonic()
     proc = children.popen(  # a group of its own, ended on every way out
         argv,
         cwd=cwd,
@@ -132,6 +171,7 @@ def _stream(argv: list[str], cwd: Path, env: dict[str, str], progress: Progress)
         text=True,
         errors="replace",
     )
+    watchdog = _deadline(proc, timeout)
     try:
         assert proc.stdout is not None
         for raw in proc.stdout:
@@ -141,17 +181,38 @@ def _stream(argv: list[str], cwd: Path, env: dict[str, str], progress: Progress)
             step = _BUILD_STEP.match(line)
             if step:
                 progress.step(" ".join(step.group(1).split())[:120])
-        return proc.wait(), log
+        code = proc.wait()
+        if code != 0 and timeout is not None and time.monotonic() - started >= timeout:
+            raise CheckFailed(
+                f"the build did not finish within {timeout:g} s (--build-timeout, {BUILD_TIMEOUT_ENV}); "
+                "the build client was stopped",
+                tail(log),
+            )
+        return code, log
     finally:
-        children.end(proc, grace=10)
+        if watchdog is not None:
+            watchdog.cancel()
+        _stop_client(proc)
 
 
-def build_image(target: Target, image: str, build: BuildCommand, progress: Progress) -> Build:
-    """Build `image` with the project's own Dockerfile, as `make docker-build` does."""
+def build_image(
+    target: Target,
+    image: str,
+    build: BuildCommand,
+    progress: Progress,
+    *,
+    labels: dict[str, str] | None = None,
+    timeout: float | None = None,
+) -> Build:
+    """Build `image` with the project's own Dockerfile, as `make docker-build` does; `labels`
+    name the run on the image, `timeout` is the build's deadline in seconds."""
+    labelled = [arg for key, value in (labels or {}).items() for arg in ("--label", f"{key}={value}")]
     args = ("--progress=plain", "--build-arg", f"VERSION={target.version}", "-t", image, ".")
     progress.phase("build", f"{image} with {' '.join(build.argv)}")
     started = time.monotonic()
-    code, log = _stream([*build.argv, *args], target.project, {**os.environ, **dict(build.env)}, progress)
+    code, log = _stream(
+        [*build.argv, *labelled, *args], target.project, {**os.environ, **dict(build.env)}, progress, timeout
+    )
     seconds = time.monotonic() - started
     if code != 0:
         detail = tail(log)
@@ -166,31 +227,42 @@ def build_image(target: Target, image: str, build: BuildCommand, progress: Progr
             + (f": {cause[:200]}" if cause else ""),
             detail,
         )
-    return Build(seconds, build.shown(*args))
+    return Build(seconds, build.shown(*args))  # as a person would repeat it: without the run's labels
 
 
-def inspect_image(client: docker.DockerClient, image: str) -> tuple[int, list[str]]:
-    """The image's size and its HEALTHCHECK command; an image without one fails."""
+@dataclass(frozen=True)
+class ImageFacts:
+    """What the built image declares: its size, HEALTHCHECK command and EXPOSEd ports."""
+
+    size: int
+    health_test: list[str]
+    exposed: tuple[str, ...]
+
+
+def inspect_image(client: docker.DockerClient, image: str) -> ImageFacts:
+    """The image's size, HEALTHCHECK and EXPOSE; an image without a HEALTHCHECK fails."""
     attrs: dict[str, Any] = client.images.get(image).attrs
-    test = ((attrs.get("Config") or {}).get("Healthcheck") or {}).get("Test")
+    config = attrs.get("Config") or {}
+    test = (config.get("Healthcheck") or {}).get("Test")
     if not test or test[0] == "NONE":
         raise CheckFailed("the image has no HEALTHCHECK")
-    return int(attrs.get("Size") or 0), list(test)
+    return ImageFacts(
+        int(attrs.get("Size") or 0), list(test), tuple(sorted(config.get("ExposedPorts") or {}))
+    )
+
+
+def check_exposed(facts: ImageFacts, port: int) -> str:
+    """The image's EXPOSE must name the port the service answered on."""
+    if f"{port}/tcp" not in facts.exposed:
+        declared = f"EXPOSEs {', '.join(facts.exposed)}" if facts.exposed else "has no EXPOSE"
+        raise CheckFailed(
+            f"the image {declared}, but the service answers on {port}/tcp: "
+            f"the Dockerfile should say EXPOSE {port}, which is what compose and Kubernetes read"
+        )
+    return f"EXPOSE {port}/tcp is the port the service answers on"
 
 
 # ---------------------------------------------------------------- run
-
-
-def container_exited(container: Container) -> str | None:
-    """Why the container is no longer running, with its last output; None while it runs."""
-    container.reload()
-    if container.status in {"exited", "dead"}:
-        code = container.attrs["State"].get("ExitCode")
-        logs = container.logs(tail=15).decode("utf-8", "replace").strip()
-        return f"the container exited with code {code} before answering" + (
-            f"; its last output:\n{logs}" if logs else ""
-        )
-    return None
 
 
 def published_port(container: Container, port: int) -> int:
@@ -201,7 +273,7 @@ def published_port(container: Container, port: int) -> int:
         if binding.get("HostIp") in {"127.0.0.1", "", "0.0.0.0"} and binding.get("HostPort"):
             return int(binding["HostPort"])
     # A container that exited at once has no published ports: say why it exited.
-    raise CheckFailed(container_exited(container) or f"docker published no host port for {port}/tcp")
+    raise CheckFailed.of(container_exited(container) or f"docker published no host port for {port}/tcp")
 
 
 def timed_stop(container: Container) -> tuple[float, int]:
@@ -213,13 +285,20 @@ def timed_stop(container: Container) -> tuple[float, int]:
 
 
 def _wait_healthy(container: Container, started: float) -> float:
+    """Seconds from start until the HEALTHCHECK passes. Only probes after the service answered
+    count: a service that took a while to listen failed the earlier ones."""
+    earlier: int | None = None
     while True:
-        container.reload()
+        problem = container_exited(container, "before its HEALTHCHECK passed")  # reloads
+        if problem:
+            raise CheckFailed.of(problem)
         health = container.attrs["State"].get("Health") or {}
         status = health.get("Status")
         if status == "healthy":
             return time.monotonic() - started
-        if status == "unhealthy":
+        streak = int(health.get("FailingStreak") or 0)
+        earlier = streak if earlier is None else earlier
+        if status == "unhealthy" and streak - earlier >= HEALTH_RETRIES:
             last = (health.get("Log") or [{}])[-1]
             raise CheckFailed(
                 f"the HEALTHCHECK reports unhealthy (exit {last.get('ExitCode')}: "
@@ -240,37 +319,51 @@ def _process_uids(container: Container) -> str:
 
 
 @contextlib.contextmanager
-def labelled_run(client: docker.DockerClient) -> Iterator[str]:
-    """A run label for the containers started inside; all of them are removed on the way out."""
+def labelled_run(client: docker.DockerClient, run: RunOwner | None = None) -> Iterator[dict[str, str]]:
+    """The labels naming `run` (a new one by default) for the containers started inside; all of
+    them are removed on the way out. Where the engine went away they cannot be: the next
+    verification's reaper removes them."""
+    run = run or RunOwner.new()
+    try:
+        yield run.labels(LABEL)
+    finally:
+        engine.quietly(lambda: _remove_containers(client, run.id))
+
+
+def _remove_containers(client: docker.DockerClient, run_id: str) -> None:
     import docker
 
-    run_id = uuid.uuid4().hex[:12]
-    try:
-        yield run_id
-    finally:
-        for container in client.containers.list(all=True, filters={"label": f"{LABEL}={run_id}"}):
-            with contextlib.suppress(docker.errors.NotFound):
-                container.remove(force=True)
+    for container in client.containers.list(all=True, filters={"label": f"{LABEL}={run_id}"}):
+        with contextlib.suppress(docker.errors.NotFound):
+            container.remove(force=True)
 
 
 def smoke_container(
-    client: docker.DockerClient, target: Target, image: str, health_test: list[str], progress: Progress
+    client: docker.DockerClient,
+    target: Target,
+    image: str,
+    health_test: list[str],
+    progress: Progress,
+    *,
+    run: RunOwner | None = None,
+    limits: Limits | None = None,
 ) -> Run:
     """Start the image with the port on an ephemeral 127.0.0.1 port, probe it, stop it."""
     progress.phase("start", f"container of {image}, port {target.port} on 127.0.0.1")
-    with labelled_run(client) as run_id:
+    with labelled_run(client, run) as labels:
         # The image's own health command, checked every 250 ms instead of
         # waiting for its production interval.
         container = client.containers.create(
             image,
-            labels={LABEL: run_id},
+            labels=labels,
             **HARDENING,
+            **(limits or Limits()).create_options(),
             ports={f"{target.port}/tcp": ("127.0.0.1", None)},
             healthcheck={
                 "test": health_test,
                 "interval": 250_000_000,
                 "timeout": 3_000_000_000,
-                "retries": 3,
+                "retries": HEALTH_RETRIES,
                 "start_period": 0,
             },
         )
@@ -278,7 +371,12 @@ def smoke_container(
         container.start()
         host_port = published_port(container, target.port)
         progress.phase("smoke", f"GET http://127.0.0.1:{host_port}/")
-        first = smoke_http(host_port, started, lambda: container_exited(container))
+        first = smoke_http(
+            host_port,
+            started,
+            lambda: container_exited(container),
+            lambda: not_answering(container, target.port),
+        )
         progress.step("waiting for the HEALTHCHECK")
         healthy = _wait_healthy(container, started)
         user = _process_uids(container)
@@ -298,13 +396,24 @@ def smoke_container(
 
 def tag_image(client: docker.DockerClient, image: str, name: str) -> None:
     """Give `image` the reference `name` (repository:tag) as well."""
+    import docker
+
     repository, _, tag = name.rpartition(":")
-    client.images.get(image).tag(repository, tag)
+    try:
+        client.images.get(image).tag(repository, tag)
+    except docker.errors.ImageNotFound:
+        raise CheckFailed(
+            f"the image {image} was removed from outside before it could be tagged {name}"
+        ) from None
 
 
 def remove_image(client: docker.DockerClient, image: str) -> None:
-    """Remove the reference `image`; an image that other tags still name stays."""
+    """Remove the reference `image`; an image that other tags still name stays. Where the
+    engine went away it cannot be: the next verification's reaper removes it."""
     import docker
 
-    with contextlib.suppress(docker.errors.DockerException):
-        client.images.remove(image, force=True)
+    def remove() -> None:
+        with contextlib.suppress(docker.errors.NotFound):
+            client.images.remove(image, force=True)
+
+    engine.quietly(remove)

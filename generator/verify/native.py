@@ -17,6 +17,7 @@ from pathlib import Path
 from generator import children
 from generator.console import Progress
 from generator.verify.checks import Build, CheckFailed, Run, first_go_error, smoke_http, tail
+from generator.verify.limits import BUILD_TIMEOUT_ENV
 from generator.verify.target import Target
 
 
@@ -29,8 +30,10 @@ def find_go() -> str | None:
     return str(beside) if beside.is_file() else None
 
 
-def build_binary(go: str, target: Target, binary: Path, progress: Progress) -> Build:
-    """`go build` the service into `binary`, as `make build` does."""
+def build_binary(
+    go: str, target: Target, binary: Path, progress: Progress, *, timeout: float | None = None
+) -> Build:
+    """`go build` the service into `binary`, as `make build` does, within `timeout` seconds."""
     # go build's work directories (go-build*) go inside the run's own temporary directory, which
     # is removed whatever happens, not into TMPDIR, where an interrupted build would leave them.
     work = binary.parent / "go-tmp"
@@ -41,7 +44,13 @@ def build_binary(go: str, target: Target, binary: Path, progress: Progress) -> B
     argv = (go, "build", "-trimpath", "-ldflags", ldflags, "-o", str(binary), ".")
     progress.phase("build", "go build")
     started = time.monotonic()
-    built = children.run(argv, cwd=target.project, env=env)
+    try:
+        built = children.run(argv, cwd=target.project, env=env, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise CheckFailed(
+            f"go build did not finish within {timeout:g} s (--build-timeout, {BUILD_TIMEOUT_ENV}); "
+            "it was stopped"
+        ) from None
     seconds = time.monotonic() - started
     if built.returncode != 0:
         detail = tail(built.stderr.splitlines())
