@@ -57,6 +57,20 @@ def _jinja_problem(err: jinja2.TemplateError) -> str:
 
 
 @contextmanager
+def _scratch() -> Iterator[None]:
+    """Copier's temporary clones and renders go into a directory of this call's own, removed on
+    every way out: Copier itself leaves its clone in TMPDIR when it is interrupted mid-clone."""
+    scratch = tempfile.mkdtemp(prefix="gostarter-copier-")
+    saved = tempfile.tempdir
+    tempfile.tempdir = scratch
+    try:
+        yield
+    finally:
+        tempfile.tempdir = saved
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+@contextmanager
 def _copier_errors(where: str, *, template: str) -> Iterator[None]:
     """Run a Copier call under gostarter's git policy (allowed transports) and network deadline,
     turning its exceptions into gostarter errors with a one-line message, credentials redacted.
@@ -64,7 +78,12 @@ def _copier_errors(where: str, *, template: str) -> Iterator[None]:
     sources.apply_git_policy()
     try:
         # Copier writes some blank lines to stdout: keep stdout for results.
-        with sources.network_deadline(template), warnings.catch_warnings(), redirect_stdout(sys.stderr):
+        with (
+            _scratch(),
+            sources.network_deadline(template),
+            warnings.catch_warnings(),
+            redirect_stdout(sys.stderr),
+        ):
             warnings.simplefilter("ignore", CopierWarning)  # DirtyLocalWarning and friends, nothing else
             yield
     except (KeyboardInterrupt, UnsafeTemplateError, GostarterError):
