@@ -118,17 +118,23 @@ def _parents() -> dict[int, int]:
     return parents
 
 
-def kill_strays() -> list[int]:
-    """SIGKILL every process that still descends from this one; their pids. Called on the way out
-    of an interrupted run, after every clean-up, so whatever is left is a stray."""
+def descendants(root: int) -> list[int]:
+    """Every process below `root` (children, their children, ...), from /proc."""
     parents = _parents()
     found: list[int] = []
-    frontier = [os.getpid()]
+    frontier = [root]
     while frontier:
         parent = frontier.pop()
         kids = [pid for pid, ppid in parents.items() if ppid == parent and pid not in found]
         found += kids
         frontier += kids
+    return found
+
+
+def kill_strays() -> list[int]:
+    """SIGKILL every process that still descends from this one; their pids. Called on the way out
+    of an interrupted run, after every clean-up, so whatever is left is a stray."""
+    found = descendants(os.getpid())
     for pid in found:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGKILL)

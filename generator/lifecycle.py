@@ -27,7 +27,7 @@ import tomli_w
 import yaml
 from packaging.version import InvalidVersion, Version
 
-from generator import outputs, render, sources
+from generator import children, outputs, render, sources
 from generator.errors import GostarterError, UsageError
 from generator.project import ANSWERS_FILE, read_answers, recorded
 
@@ -82,7 +82,7 @@ def _version(text: str) -> Version:
 
 
 def _git(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*_GIT, *args], cwd=cwd, capture_output=True, text=True, check=False)
+    return children.run([*_GIT, *args], cwd=cwd)
 
 
 def newest_version(source: str) -> str:
@@ -266,11 +266,7 @@ def _migrations_between(tree: Path, old: str, new: str) -> bool:
 
 
 def _merges_cleanly(mine: Path, base: Path, theirs: Path) -> bool:
-    merged = subprocess.run(
-        ["git", "merge-file", "-p", "--quiet", str(mine), str(base), str(theirs)],
-        capture_output=True,
-        check=False,
-    )
+    merged = children.run(["git", "merge-file", "-p", "--quiet", str(mine), str(base), str(theirs)])
     return merged.returncode == 0
 
 

@@ -15,7 +15,6 @@ import errno
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import warnings
@@ -530,7 +529,7 @@ def _unsafe_features(err: UnsafeTemplateError) -> set[str]:
 
 def _unclean(project: Path) -> str:
     """Why `project` is not a clean git work tree ("" when it is): the roll-back needs one."""
-    status = subprocess.run(["git", "status", "--porcelain"], cwd=project, capture_output=True, check=False)
+    status = children.run(["git", "status", "--porcelain"], cwd=project)
     if status.returncode != 0:
         return "is not in a git repository"
     return "has uncommitted changes" if status.stdout.strip() else ""

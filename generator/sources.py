@@ -24,6 +24,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from generator import children
 from generator.errors import UsageError
 
 # git's own transports that a template may come from; never ext:: or fd::, which run commands.
@@ -130,40 +131,17 @@ def run_git(
 ) -> subprocess.CompletedProcess[Any]:
     """Run a git command that reaches `source`, in a process group of its own, ended whole at the
     deadline or on any exception (Ctrl-C included); a timeout is one UsageError naming the source."""
-    env = {**os.environ, **git_policy()}
     seconds = timeout_seconds()
-    proc = subprocess.Popen(
-        list(argv),
-        cwd=cwd,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=not binary,
-        start_new_session=True,
-    )
     try:
-        out, err = proc.communicate(timeout=seconds)
+        return children.run(
+            argv, cwd=cwd, env={**os.environ, **git_policy()}, stdin=subprocess.DEVNULL, text=not binary,
+            timeout=seconds,
+        )  # fmt: skip
     except subprocess.TimeoutExpired:
         raise UsageError(
             f"the template {redact(source)} did not answer within {seconds:.0f} s",
             hint=f"check the network or the URL; {TIMEOUT_VAR} sets the deadline",
         ) from None
-    finally:
-        kill_group(proc)
-    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
-
-
-def kill_group(proc: subprocess.Popen[Any]) -> None:
-    """End `proc` and everything in its process group (it was started in a session of its own)."""
-    if proc.poll() is None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=5)
-    for stream in (proc.stdout, proc.stderr):
-        if stream is not None:
-            stream.close()
 
 
 def remote(source: str) -> bool:
@@ -174,33 +152,16 @@ def remote(source: str) -> bool:
     return "://" in url or bool(re.match(r"[^/]+@[^/:]+:", url)) or url.startswith(("gh:", "gl:"))
 
 
-def _descendants(root: int) -> list[tuple[int, str]]:
-    """(pid, command name) of every process below `root`, read from /proc."""
-    children: dict[int, list[tuple[int, str]]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        name = stat[stat.find("(") + 1 : stat.rfind(")")]
-        ppid = int(stat[stat.rfind(")") + 2 :].split()[1])
-        children.setdefault(ppid, []).append((int(entry.name), name))
-    found, stack = [], [root]
-    while stack:
-        for pid, name in children.get(stack.pop(), []):
-            found.append((pid, name))
-            stack.append(pid)
-    return found
-
-
 def _network_processes(source: str) -> list[int]:
     """The processes below this one that talk to `source` over the network: git's transport
     helpers, ssh, and any git whose command line names the URL."""
     url = git_url(source)
     found = []
-    for pid, name in _descendants(os.getpid()):
+    for pid in children.descendants(os.getpid()):
+        try:
+            name = Path(f"/proc/{pid}/comm").read_text().strip()
+        except OSError:
+            continue
         if name.startswith(("git-remote-", "ssh")):
             found.append(pid)
             continue

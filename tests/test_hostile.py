@@ -1182,18 +1182,5 @@ def silent_server() -> Iterator[int]:
 
 
 def leftover_git() -> list[str]:
-    """git processes whose parent is this test process or its children (none should be)."""
-    mine = {os.getpid()}
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        name = stat[stat.find("(") + 1 : stat.rfind(")")]
-        ppid = int(stat[stat.rfind(")") + 2 :].split()[1])
-        if ppid in mine and name.startswith("git"):
-            found.append(f"{entry.name} {name}")
-    return found
+    """git processes below this test process (none should be)."""
+    return [command for command in descendants(os.getpid()).values() if command.startswith("git")]
