@@ -151,8 +151,9 @@ def cmd_update(args: argparse.Namespace) -> int:
         )
     interactive = not args.defaults and sys.stdin.isatty()
     before = set(read_answers(project))
+    data = parse_data(args.data)
     with lifecycle.set_aside(project, bool(uncommitted)) as restored:
-        render.update(project, interactive=interactive, quiet=args.quiet, trust=args.trust)
+        render.update(project, interactive=interactive, quiet=args.quiet, trust=args.trust, data=data)
     _say_defaults(read_answers(project), before, interactive)
     conflicts = lifecycle.conflicted(project)
     problems = [f"the update left conflicts in {', '.join(conflicts)}"] if conflicts else []
@@ -181,15 +182,13 @@ def _say_defaults(after: dict[str, object], before: set[str], interactive: bool)
 def _update_dry_run(project: Path, args: argparse.Namespace) -> int:
     """The update on a throwaway copy, verified there; the project stays byte for byte as it was."""
     recorded(project)
+    data = parse_data(args.data)
     with lifecycle.throwaway_copy(project) as copy:
-        drift = lifecycle.preview(project, copy, trust=args.trust)
-        print(
-            _changes_table(drift)
-            if drift.behind
-            else f"{project.name}: template {drift.current} is the newest"
-        )
+        drift = lifecycle.preview(project, copy, trust=args.trust, data=data)
+        changed = drift.behind or bool(data)
+        print(_changes_table(drift) if changed else f"{project.name}: template {drift.current} is the newest")
         args.rm_image = True  # a preview image must not replace the project's own APP:dev
-        result = _verify_and_report(copy, args, shown_as=project) if drift.behind else None
+        result = _verify_and_report(copy, args, shown_as=project) if changed else None
     if drift.count("conflict"):
         print(f"gostarter: the update would leave {drift.count('conflict')} conflict(s)", file=sys.stderr)
         return ExitCode.FAILURE
@@ -344,6 +343,7 @@ def build_parser() -> argparse.ArgumentParser:
     update.add_argument(
         "--defaults", action="store_true", help="ask nothing new: keep answers, take defaults"
     )
+    _add_data(update, "change an answer (repeatable), e.g. with_backstage=true; validated like a typed one")
     update.add_argument(
         "--allow-dirty",
         action="store_true",

@@ -423,9 +423,19 @@ def _shipped_template(src: str) -> bool:
 
 
 def update(
-    project: Path, *, interactive: bool, quiet: bool, trust: bool = False, run_tasks: bool = True
+    project: Path,
+    *,
+    interactive: bool,
+    quiet: bool,
+    trust: bool = False,
+    run_tasks: bool = True,
+    data: Mapping[str, Any] | None = None,
 ) -> None:
     """Bring a generated project up to the newest template version (copier update).
+
+    `data` changes answers on the way (`--data with_backstage=true`): Copier
+    renders the old version with the recorded answers and the new one with
+    these, so a file that an answer switches on is added like any other.
 
     A template's tasks and migrations run only for a template the user trusts:
     the one shipped with gostarter, one named in Copier's settings (`trust:`),
@@ -449,13 +459,17 @@ def update(
                 quiet=quiet,
                 unsafe=unsafe,
                 skip_tasks=not run_tasks,
+                data=dict(data or {}),
             )
 
     try:
         # Copier would drop an answer its validator refuses and take the default in silence.
         given = {key: value for key, value in answers.items() if not key.startswith("_")}
         where = f"in {project / ANSWERS_FILE}"
-        check_answers(Template(src), given, source=where, known_only=True, unsafe=trusted)
+        known = check_answers(Template(src), given, source=where, known_only=True, unsafe=trusted)
+        if data:
+            recorded_known = {key: value for key, value in given.items() if key in known}
+            check_answers(Template(src), {**recorded_known, **data}, source="from --data", unsafe=trusted)
         try:
             run(trusted or (not run_tasks and src in _TASKS_ONLY))
         except UnsafeTemplateError as err:
