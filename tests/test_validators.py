@@ -38,6 +38,16 @@ GOOD = {
     "with_compose": ["true", "false", "yes", "no"],
     "with_github_actions": ["true", "0"],
     "verify": ["auto", "docker", "native", "none"],
+    "owner": [
+        "",
+        "team-payments",
+        "group:default/payments",
+        "User:default/jane.doe",
+        "a" * 63,
+        "group:" + "n" * 63 + "/x",
+        "Team_Payments.EU",
+    ],
+    "with_backstage": ["false", "no"],
 }
 
 BAD = {
@@ -111,6 +121,21 @@ BAD = {
     "with_compose": ["maybe"],
     "with_github_actions": ["sometimes"],
     "verify": ["always", ""],
+    "owner": [
+        "component:default/x",
+        "group:",
+        "group:default/",
+        "Default/payments",
+        "a--b/x",
+        "a/b/c",
+        "-team",
+        "team-",
+        "a" * 64,
+        "group:" + "n" * 64 + "/x",
+        "team payments",
+        "team-payments\n",
+        "group:default/payments\x85",
+    ],
 }
 
 
