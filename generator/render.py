@@ -227,10 +227,16 @@ def _blame_unparsable(
     template: Template, answers: Mapping[str, Any], where: str, err: InvalidAnswerError
 ) -> None:
     """A value Copier cannot even parse (port=http) comes without the question's name:
-    find it by asking about each answer alone, and raise that error instead."""
+    find it by asking about each answer alone, and raise that error instead. Alone, an answer
+    may make another question's validator refuse its default (with_backstage=true without an
+    owner): that is not the culprit."""
     if err.message.startswith("invalid answer") and len(answers) > 1:
         for key, value in answers.items():
-            _pretend(template, {key: value}, where)
+            try:
+                _pretend(template, {key: value}, where)
+            except InvalidAnswerError as alone:
+                if alone.message.startswith(f"invalid {key}{where}: "):
+                    raise
 
 
 def _pretend(template: Template, answers: Mapping[str, Any], where: str, *, unsafe: bool = True) -> Any:

@@ -45,7 +45,11 @@ def test_the_entity_is_a_component_backstage_accepts(tmp_path: Path) -> None:
     assert found["metadata"]["description"] == "Takes payments: 'quoted' # not a comment, {braces} & more"
     assert found["metadata"]["tags"] == ["go"]
     assert found["metadata"]["annotations"] == {"github.com/project-slug": "acme-corp/payments-api"}
-    assert found["spec"] == {"type": "service", "lifecycle": "experimental", "owner": "group:default/payments"}
+    assert found["spec"] == {
+        "type": "service",
+        "lifecycle": "experimental",
+        "owner": "group:default/payments",
+    }
 
 
 @pytest.mark.parametrize("owner", ["team-payments", "User:default/jane.doe", "group:payments-ns/core_team"])

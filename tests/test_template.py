@@ -301,7 +301,9 @@ def checkov_reports(root: Path) -> list[dict[str, Any]]:
          "--skip-download", "--output", "json"],
         root,
     )  # fmt: skip
-    assert done.returncode in (0, 1) and done.stdout.lstrip().startswith(("[", "{")), done.stdout + done.stderr
+    assert done.returncode in (0, 1) and done.stdout.lstrip().startswith(("[", "{")), (
+        done.stdout + done.stderr
+    )
     reports = json.loads(done.stdout)
     return reports if isinstance(reports, list) else [reports]
 
