@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.helpers import render_project, run
+from tests.helpers import backstage_problems, render_project, run
 
 MAKE_TARGETS = (
     "help", "build", "run", "test", "lint", "fmt", "policy", "docker-build", "docker-run", "smoke", "clean",
@@ -27,6 +27,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "maintainer": "Payments Core Team <payments@example.com>",
         "description": "Takes payments; says 'hello' first",
         "with_k8s": True,
+        "with_backstage": True,
+        "owner": "group:default/payments",
     },
     "scratch-go1.22-port1": {"runtime_base": "scratch", "go_version": "1.22", "port": 1, "with_k8s": True},
     "alpine-go1.23-port65535": {
@@ -208,6 +210,10 @@ def test_every_file_passes_its_ecosystems_linter(project: tuple[Path, dict[str, 
         checks.append(["make", "k8s-validate"])
     if answers["with_renovate"]:
         checks.append(["check-jsonschema", "--builtin-schema", "vendor.renovate", "renovate.json"])
+    catalog = root / "catalog-info.yaml"
+    assert catalog.exists() == answers["with_backstage"]
+    if answers["with_backstage"]:
+        assert backstage_problems(yaml.safe_load(catalog.read_text())) == []
     assert (root / "renovate.json").exists() == answers["with_renovate"]
     scheduled = root / ".github/workflows/template-check.yml"
     assert scheduled.exists() == (answers["with_github_actions"] and not answers["with_renovate"])
