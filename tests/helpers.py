@@ -39,7 +39,9 @@ def render_project(dest: Path, data: Mapping[str, Any] | None = None, *, templat
 
 def copy_template(dest: Path) -> Path:
     """A copy of this repository's template files, without Git history or caches."""
-    shutil.copytree(ROOT, dest, ignore=shutil.ignore_patterns(".git", ".venv", "*_cache", "__pycache__"))
+    shutil.copytree(
+        ROOT, dest, ignore=shutil.ignore_patterns(".git", ".venv", "*_cache", "__pycache__", ".hypothesis")
+    )
     return dest
 
 
