@@ -75,8 +75,8 @@ def test_interactive_new_with_a_rejected_then_corrected_answer(
     answer(child, "GitHub Actions workflow")
     answer(child, "Kubernetes manifests")  # the default: no
     answer(child, "renovate.json")
-    answer(child, "catalog-info.yaml")  # the default: no
-    answer(child, "Owning team")  # may stay empty without the catalog entry
+    for prompt in ("catalog-info.yaml", "Owning team"):  # no entry, and so no owner needed
+        answer(child, prompt)
     child.expect(pexpect.EOF, timeout=300)
     child.close()
     output = child.before or ""
