@@ -61,12 +61,14 @@ text_at_edges = st.lists(
     max_size=8,
 ).map("".join)
 
-# Go refuses these as module path elements, and the app name is the default module path.
+# Go refuses these as module path elements, and the app name is the default module path;
+# YAML reads the others as true, false or null, and the app name goes into the manifests.
 WINDOWS_NAMES = {"con", "prn", "aux", "nul", *(f"{port}{n}" for port in ("com", "lpt") for n in range(1, 10))}
+YAML_WORDS = {"y", "n", "yes", "no", "true", "false", "on", "off", "null"}
 
 VALID: dict[str, st.SearchStrategy[Any]] = {
     "app_name": st.from_regex(r"[a-z]([a-z0-9-]{0,61}[a-z0-9])?", fullmatch=True).filter(
-        lambda name: name not in WINDOWS_NAMES
+        lambda name: name not in WINDOWS_NAMES | YAML_WORDS
     ),
     "description": text.filter(str.strip),
     "maintainer": text,
