@@ -191,6 +191,8 @@ def lint(root: Path, answers: dict[str, Any]) -> list[str]:
 # Found by this test: an unparsable answer beside with_backstage=true was blamed on owner (each answer
 # alone made the owner's validator refuse its empty default).
 @example(drawn=({"with_backstage": True, "owner": "HW", "runtime_base": ""}, "runtime_base"))
+# Found by this test (exploring): go build refuses a main package whose last path element starts with ~.
+@example(drawn=({"module_path": "a.b-c/~"}, "module_path"))
 # Found by this test: the owner 0 (a valid Backstage name) was the number 0 in catalog-info.yaml.
 @example(drawn=({"with_backstage": True, "owner": "0"}, None))
 # The same for app_name, which goes into every manifest: null, yes, on... are refused.

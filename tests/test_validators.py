@@ -112,6 +112,8 @@ BAD = {
         "example.com/-x",
         "example.com/x.",
         "-lead",
+        "a.b-c/~",
+        "example.com/~x",
     ],
     "go_version": ["1.21", "2.0", "go1.27", "1.27rc1", "latest", "", "1.27\n"],
     "port": ["0", "65536", "-1", "http", "80.5"],
