@@ -182,8 +182,9 @@ def cmd_update(args: argparse.Namespace) -> int:
         )
     interactive = not args.defaults and _on_a_terminal()
     before = set(read_answers(project))
+    data = parse_data(args.data)
     with lifecycle.set_aside(project, bool(uncommitted)) as restored:
-        render.update(project, interactive=interactive, quiet=args.quiet, trust=args.trust)
+        render.update(project, interactive=interactive, quiet=args.quiet, trust=args.trust, data=data)
     _say_defaults(read_answers(project), before, interactive)
     conflicts = lifecycle.conflicted(project)
     problems = [restored.problem] if not restored.ok else []
@@ -216,15 +217,13 @@ def _say_defaults(after: dict[str, object], before: set[str], interactive: bool)
 def _update_dry_run(project: Path, args: argparse.Namespace) -> int:
     """The update on a throwaway copy, verified there; the project stays byte for byte as it was."""
     recorded(project)
+    data = parse_data(args.data)
     with lifecycle.throwaway_copy(project) as copy:
-        drift = lifecycle.preview(project, copy, trust=args.trust)
-        print(
-            _changes_table(drift)
-            if drift.behind
-            else f"{project.name}: template {drift.current} is the newest"
-        )
+        drift = lifecycle.preview(project, copy, trust=args.trust, data=data)
+        changed = drift.behind or bool(data)
+        print(_changes_table(drift) if changed else f"{project.name}: template {drift.current} is the newest")
         args.rm_image = True  # a preview image must not replace the project's own APP:dev
-        result = _verify_and_report(copy, args, shown_as=project) if drift.behind else None
+        result = _verify_and_report(copy, args, shown_as=project) if changed else None
     if drift.count("conflict"):
         print(f"gostarter: the update would leave {drift.count('conflict')} conflict(s)", file=sys.stderr)
         return ExitCode.FAILURE
@@ -356,6 +355,47 @@ class _VersionAction(argparse.Action):
         parser.exit()
 
 
+def _add_update(commands: Any) -> None:
+    update = _command(commands, "update", "copier update a generated project, then verify it")
+    _add_dir(update)
+    update.add_argument(
+        "--defaults", action="store_true", help="ask nothing new: keep answers, take defaults"
+    )
+    _add_data(update, "change an answer (repeatable), e.g. with_backstage=true; validated like a typed one")
+    update.add_argument(
+        "--allow-dirty",
+        action="store_true",
+        help="update a work tree with uncommitted changes: they are stashed, then put back",
+    )
+    update.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="update a throwaway copy, classify every file, verify the copy, change nothing",
+    )
+    update.add_argument(
+        "--trust",
+        action="store_true",
+        help="run the tasks and migrations of the template the answers file names, "
+        "though it is neither gostarter's own nor in Copier's `trust:` settings",
+    )
+    _add_verify_options(update)
+    update.set_defaults(handler=cmd_update)
+
+
+def _add_preset(commands: Any) -> None:
+    preset = commands.add_parser("preset", help="write or show an organisation preset")
+    preset_commands = preset.add_subparsers(dest="preset_command", metavar="ACTION", required=True)
+    init = _command(preset_commands, "init", "write a preset file with the organisation keys")
+    init.add_argument("file", nargs="?", metavar="FILE", help=f"default: {presets.user_preset_path()}")
+    _add_data(init, "set a default (repeatable), e.g. module_prefix=github.com/acme-corp")
+    init.add_argument("--template", metavar="SRC", help="the organisation's template to record")
+    init.add_argument("--force", action="store_true", help="replace an existing file")
+    init.set_defaults(handler=cmd_preset_init)
+    show = _command(preset_commands, "show", "show the preset in force and the answers it yields")
+    show.add_argument("file", nargs="?", metavar="FILE", help="a preset file (default: the one in force)")
+    show.set_defaults(handler=cmd_preset_show)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gostarter",
@@ -397,29 +437,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_verify_options(verify_)
     verify_.set_defaults(handler=cmd_verify)
 
-    update = _command(commands, "update", "copier update a generated project, then verify it")
-    _add_dir(update)
-    update.add_argument(
-        "--defaults", action="store_true", help="ask nothing new: keep answers, take defaults"
-    )
-    update.add_argument(
-        "--allow-dirty",
-        action="store_true",
-        help="update a work tree with uncommitted changes: they are stashed, then put back",
-    )
-    update.add_argument(
-        "--dry-run",
-        action="store_true",
-        help="update a throwaway copy, classify every file, verify the copy, change nothing",
-    )
-    update.add_argument(
-        "--trust",
-        action="store_true",
-        help="run the tasks and migrations of the template the answers file names, "
-        "though it is neither gostarter's own nor in Copier's `trust:` settings",
-    )
-    _add_verify_options(update)
-    update.set_defaults(handler=cmd_update)
+    _add_update(commands)
 
     check = _command(
         commands,
@@ -433,17 +451,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--trust", action="store_true", help="run the template's migrations in the preview")
     check.set_defaults(handler=cmd_check)
 
-    preset = commands.add_parser("preset", help="write or show an organisation preset")
-    preset_commands = preset.add_subparsers(dest="preset_command", metavar="ACTION", required=True)
-    init = _command(preset_commands, "init", "write a preset file with the organisation keys")
-    init.add_argument("file", nargs="?", metavar="FILE", help=f"default: {presets.user_preset_path()}")
-    _add_data(init, "set a default (repeatable), e.g. module_prefix=github.com/acme-corp")
-    init.add_argument("--template", metavar="SRC", help="the organisation's template to record")
-    init.add_argument("--force", action="store_true", help="replace an existing file")
-    init.set_defaults(handler=cmd_preset_init)
-    show = _command(preset_commands, "show", "show the preset in force and the answers it yields")
-    show.add_argument("file", nargs="?", metavar="FILE", help="a preset file (default: the one in force)")
-    show.set_defaults(handler=cmd_preset_show)
+    _add_preset(commands)
     web.add_parser(commands)
     return parser
 

@@ -18,10 +18,11 @@ import shutil
 import subprocess
 import tarfile
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import tomli_w
 import yaml
@@ -170,13 +171,14 @@ def classify(before: Path, after: Path) -> list[FileChange]:
     return changes
 
 
-def preview(project: Path, copy: Path, *, trust: bool) -> Drift:
-    """Update `copy` (a throwaway copy of `project`) to the newest version and say what changed."""
+def preview(project: Path, copy: Path, *, trust: bool, data: Mapping[str, Any] | None = None) -> Drift:
+    """Update `copy` (a throwaway copy of `project`) to the newest version, with the answers in
+    `data` changed, and say what changed."""
     source, current = recorded(project)
     newest = newest_version(source)
     drift = Drift(project, source, current, newest)
-    if drift.behind:
-        render.update(copy, interactive=False, quiet=True, trust=trust, run_tasks=False)
+    if drift.behind or data:
+        render.update(copy, interactive=False, quiet=True, trust=trust, run_tasks=False, data=data)
         drift.changes = classify(project, copy)
     return drift
 

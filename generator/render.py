@@ -202,10 +202,16 @@ def _blame_unparsable(
     template: Template, answers: Mapping[str, Any], where: str, err: InvalidAnswerError
 ) -> None:
     """A value Copier cannot even parse (port=http) comes without the question's name:
-    find it by asking about each answer alone, and raise that error instead."""
+    find it by asking about each answer alone, and raise that error instead. Alone, an answer
+    may make another question's validator refuse its default (with_backstage=true without an
+    owner): that is not the culprit."""
     if err.message.startswith("invalid answer") and len(answers) > 1:
         for key, value in answers.items():
-            _pretend(template, {key: value}, where)
+            try:
+                _pretend(template, {key: value}, where)
+            except InvalidAnswerError as alone:
+                if alone.message.startswith(f"invalid {key}{where}: "):
+                    raise
 
 
 def _pretend(template: Template, answers: Mapping[str, Any], where: str, *, unsafe: bool = True) -> Any:
@@ -461,9 +467,19 @@ def render_version(tree: Path, dest: Path, answers: Mapping[str, Any]) -> None:
 
 
 def update(
-    project: Path, *, interactive: bool, quiet: bool, trust: bool = False, run_tasks: bool = True
+    project: Path,
+    *,
+    interactive: bool,
+    quiet: bool,
+    trust: bool = False,
+    run_tasks: bool = True,
+    data: Mapping[str, Any] | None = None,
 ) -> None:
     """Bring a generated project up to the newest template version (copier update).
+
+    `data` changes answers on the way (`--data with_backstage=true`): Copier
+    renders the old version with the recorded answers and the new one with
+    these, so a file that an answer switches on is added like any other.
 
     A template's tasks and migrations run only for a template the user trusts:
     the one shipped with gostarter, one named in Copier's settings (`trust:`),
@@ -491,13 +507,17 @@ def update(
                 quiet=quiet,
                 unsafe=unsafe,
                 skip_tasks=not run_tasks,
+                data=dict(data or {}),
             )
 
     try:
         # Copier would drop an answer its validator refuses and take the default in silence.
         given = {key: value for key, value in answers.items() if not key.startswith("_")}
         where = f"in {project / ANSWERS_FILE}"
-        check_answers(Template(src), given, source=where, known_only=True, unsafe=trusted)
+        known = check_answers(Template(src), given, source=where, known_only=True, unsafe=trusted)
+        if data:
+            recorded_known = {key: value for key, value in given.items() if key in known}
+            check_answers(Template(src), {**recorded_known, **data}, source="from --data", unsafe=trusted)
         try:
             run(trusted)
         except UnsafeTemplateError as err:

@@ -78,6 +78,8 @@ def test_interactive_new_with_a_rejected_then_corrected_answer(
     answer(child, "GitHub Actions workflow")
     answer(child, "Kubernetes manifests")  # the default: no
     answer(child, "renovate.json")
+    for prompt in ("catalog-info.yaml", "Owning team"):  # no entry, and so no owner needed
+        answer(child, prompt)
     child.expect(pexpect.EOF, timeout=300)
     child.close()
     output = child.before or ""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -9,9 +10,11 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.helpers import render_project, run
+from tests.helpers import backstage_problems, render_project, run
 
-MAKE_TARGETS = ("help", "build", "run", "test", "lint", "fmt", "docker-build", "docker-run", "smoke", "clean")
+MAKE_TARGETS = (
+    "help", "build", "run", "test", "lint", "fmt", "policy", "docker-build", "docker-run", "smoke", "clean",
+)  # fmt: skip
 LONGEST_NAME = "a" + "b" * 61 + "c"  # 63 characters, the most a Kubernetes name takes
 
 # Every Go line the validator accepts appears at least once; boundary answers too.
@@ -24,6 +27,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "maintainer": "Payments Core Team <payments@example.com>",
         "description": "Takes payments; says 'hello' first",
         "with_k8s": True,
+        "with_backstage": True,
+        "owner": "group:default/payments",
     },
     "scratch-go1.22-port1": {"runtime_base": "scratch", "go_version": "1.22", "port": 1, "with_k8s": True},
     "alpine-go1.23-port65535": {
@@ -205,6 +210,10 @@ def test_every_file_passes_its_ecosystems_linter(project: tuple[Path, dict[str, 
         checks.append(["make", "k8s-validate"])
     if answers["with_renovate"]:
         checks.append(["check-jsonschema", "--builtin-schema", "vendor.renovate", "renovate.json"])
+    catalog = root / "catalog-info.yaml"
+    assert catalog.exists() == answers["with_backstage"]
+    if answers["with_backstage"]:
+        assert backstage_problems(yaml.safe_load(catalog.read_text())) == []
     assert (root / "renovate.json").exists() == answers["with_renovate"]
     scheduled = root / ".github/workflows/template-check.yml"
     assert scheduled.exists() == (answers["with_github_actions"] and not answers["with_renovate"])
@@ -240,21 +249,20 @@ def test_kubernetes_manifests_agree_with_the_image(project: tuple[Path, dict[str
     deployment = yaml.safe_load((deploy / "deployment.yaml").read_text())
     service = yaml.safe_load((deploy / "service.yaml").read_text())
     kustomization = yaml.safe_load((deploy / "kustomization.yaml").read_text())
-    assert kustomization["resources"] == ["deployment.yaml", "service.yaml"]
+    assert kustomization["resources"] == ["deployment.yaml", "service.yaml", "networkpolicy.yaml"]
     pod = deployment["spec"]["template"]["spec"]
     (container,) = pod["containers"]
     assert container["ports"] == [{"name": "http", "containerPort": port, "protocol": "TCP"}]
     assert {"name": "PORT", "value": str(port)} in container["env"]
-    for probe in ("livenessProbe", "readinessProbe"):
-        assert container[probe]["httpGet"] == {"path": "/healthz", "port": "http"}
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
     security = container["securityContext"]
     assert security["runAsUser"] == security["runAsGroup"] == 65532 and security["runAsNonRoot"]
     assert security["readOnlyRootFilesystem"] and not security["allowPrivilegeEscalation"]
     assert security["capabilities"] == {"drop": ["ALL"]}
     assert security["seccompProfile"] == {"type": "RuntimeDefault"}
     assert container["resources"]["requests"] and container["resources"]["limits"]
-    shutdown = re.search(r"shutdownTimeout = (\d+) \* time.Second", (root / "main.go").read_text())
-    assert shutdown and pod["terminationGracePeriodSeconds"] > int(shutdown.group(1))
+    assert pod["terminationGracePeriodSeconds"] > drain_seconds(container, root / "main.go")
     assert service["spec"]["ports"][0]["targetPort"] == "http"
     assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
     assert "USER 65532:65532" in (root / "Dockerfile").read_text()
@@ -263,6 +271,72 @@ def test_kubernetes_manifests_agree_with_the_image(project: tuple[Path, dict[str
     )
     assert low_port == (port < 1024)
     assert container["name"] == app and len(app) <= 63
+
+
+def drain_seconds(container: dict[str, Any], main_go: Path) -> float:
+    """SHUTDOWN_DELAY of the container plus the server's shutdown timeout: the longest a stop takes."""
+    shutdown = re.search(r"shutdownTimeout = (\d+) \* time.Second", main_go.read_text())
+    assert shutdown, "main.go states its shutdown timeout"
+    (delay,) = [env["value"] for env in container["env"] if env["name"] == "SHUTDOWN_DELAY"]
+    seconds = re.fullmatch(r"(\d+)s", delay)
+    assert seconds, f"SHUTDOWN_DELAY={delay!r}: write it in whole seconds"
+    assert int(seconds.group(1)) > 0, "without a delay, a rolling update drops requests"
+    return int(seconds.group(1)) + int(shutdown.group(1))
+
+
+def test_network_policy_admits_only_the_service_port(project: tuple[Path, dict[str, Any]]) -> None:
+    """The NetworkPolicy selects the Deployment's pods and admits ingress to the container port only."""
+    root, answers = project
+    if not answers["with_k8s"]:
+        return
+    deploy = root / "deploy"
+    policy = yaml.safe_load((deploy / "networkpolicy.yaml").read_text())
+    deployment = yaml.safe_load((deploy / "deployment.yaml").read_text())
+    assert policy["kind"] == "NetworkPolicy"
+    assert policy["spec"]["podSelector"] == {"matchLabels": deployment["spec"]["selector"]["matchLabels"]}
+    assert policy["spec"]["policyTypes"] == ["Ingress"], "egress stays open"
+    (rule,) = policy["spec"]["ingress"]
+    assert rule["from"] == [{"podSelector": {}}], "from the pods of the namespace by default"
+    assert rule["ports"] == [{"port": answers["port"], "protocol": "TCP"}]
+
+
+def checkov_reports(root: Path) -> list[dict[str, Any]]:
+    """checkov's JSON report on `root`, run by the project's own `make policy` (offline, as its CI
+    runs it): one entry per framework that found files."""
+    done = run(["make", "--silent", "policy", "CHECKOV=checkov --output json"], root)
+    assert done.returncode in (0, 1) and done.stdout.lstrip().startswith(("[", "{")), (
+        done.stdout + done.stderr
+    )
+    reports = json.loads(done.stdout)
+    return reports if isinstance(reports, list) else [reports]
+
+
+# The checks that do not apply to a kustomize base, each skipped in the manifest with its reason.
+CHECKOV_SKIPS = {
+    "CKV_K8S_21": "namespace",  # the default namespace
+    "CKV_K8S_43": "digest",  # the image by digest
+    "CKV_K8S_15": "digest",  # imagePullPolicy Always
+}
+
+
+def test_checkov_finds_nothing_and_every_skip_says_why(project: tuple[Path, dict[str, Any]]) -> None:
+    """Zero failed checkov checks on the Dockerfile, the workflows and the manifests; skips carry reasons."""
+    root, answers = project
+    reports = {report["check_type"]: report for report in checkov_reports(root)}
+    optional = {"github_actions": answers["with_github_actions"], "kubernetes": answers["with_k8s"]}
+    assert set(reports) == {"dockerfile"} | {kind for kind, present in optional.items() if present}
+    for kind, report in reports.items():
+        summary, results = report["summary"], report["results"]
+        failed = [(c["check_id"], c["file_path"]) for c in results["failed_checks"]]
+        assert summary["failed"] == 0 and not failed, f"{kind}: {failed}"
+        assert summary["parsing_errors"] == 0 and summary["passed"] > 50, summary
+        for skipped in results.get("skipped_checks", []):
+            assert skipped["check_id"] in CHECKOV_SKIPS, skipped["check_id"]
+            reason = skipped["check_result"]["suppress_comment"]
+            assert CHECKOV_SKIPS[skipped["check_id"]] in reason, (skipped["check_id"], reason)
+    if answers["with_k8s"]:
+        passed = {c["check_id"] for c in reports["kubernetes"]["results"]["passed_checks"]}
+        assert "CKV2_K8S_6" in passed, "every pod is selected by a NetworkPolicy"
 
 
 def test_compose_runs_hardened(project: tuple[Path, dict[str, Any]]) -> None:
@@ -292,3 +366,4 @@ def test_workflow_pins_actions_by_commit_and_grants_least(project: tuple[Path, d
             if step.get("uses", "").startswith("actions/checkout@"):
                 assert step["with"]["persist-credentials"] is False
     assert "make smoke" in text and "shellcheck scripts/*.sh" in text
+    assert 'make policy CHECKOV="pipx run checkov"' in text, "the lint job runs checkov as `make policy` does"
