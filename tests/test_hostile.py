@@ -442,24 +442,27 @@ class TestStartup:
 
     @pytest.mark.parametrize("delay", [0.0, 0.05, 0.2, 0.5])
     def test_ctrl_c_while_starting(self, tmp_path: Path, private_tmp: Path, delay: float) -> None:
-        """SIGINT `delay` s after gostarter's first line ran (the imports of Copier and the Docker
-        SDK that follow take most of a second): 130, one line, nothing written. (Before that line,
-        the interpreter itself is starting, which no program can handle.)"""
+        """SIGINT `delay` s after gostarter's first line ran (its imports, then Copier cloning the
+        template): 130, one line, nothing written. The template is a host that never answers, so
+        that gostarter is surely still running at every delay, however fast the machine. (Before
+        that first line, the interpreter itself is starting, which no program can handle.)"""
         here = tmp_path / "work"
         here.mkdir()
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "generator", "new", "svc", "--defaults", "--verify", "none"],
-            cwd=here,
-            env={**os.environ, "TMPDIR": str(private_tmp)},
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        wait_for_handlers(proc)
-        time.sleep(delay)
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=60)
+        with silent_server() as port:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "generator", "new", "svc", "--defaults", "--verify", "none",
+                 "--template", f"https://127.0.0.1:{port}/acme/template.git"],
+                cwd=here,
+                env={**os.environ, "TMPDIR": str(private_tmp)},
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )  # fmt: skip
+            wait_for_handlers(proc)
+            time.sleep(delay)
+            proc.send_signal(signal.SIGINT)
+            out, err = proc.communicate(timeout=60)
         done = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
         assert_clean_error(done, 130, "interrupted (SIGINT)")
         assert list(here.iterdir()) == [] and list(private_tmp.iterdir()) == []
