@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.metadata
+import json
 import os
 import subprocess
 import sys
@@ -104,9 +105,11 @@ def write_provenance(project: Path, version: str, source: str | None) -> None:
     path = project / ANSWERS_FILE
     lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
     kept = [line for line in lines if not line.startswith(("_src_path:", "_commit:"))]
-    provenance = [f"_commit: {version}\n"]
+    # Quoted (a JSON string is a YAML one): a version such as 1.0 or an all-digit short hash must
+    # read back as the string it is, and a URL may hold what YAML gives a meaning to (": ", " #").
+    provenance = [f"_commit: {json.dumps(version)}\n"]
     if source:
-        provenance.append(f"_src_path: {source}\n")
+        provenance.append(f"_src_path: {json.dumps(source)}\n")
     first_answer = next((i for i, line in enumerate(kept) if not line.startswith("#")), len(kept))
     path.write_text("".join(kept[:first_answer] + provenance + kept[first_answer:]), encoding="utf-8")
 
