@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from generator.errors import GostarterError
-from generator.render import Answers, Template, render
+from generator.render import Answers, render
+from generator.template import Template
 
 CHECKOUT = Path(__file__).resolve().parent.parent
 _GIT = ["git", "-c", "user.name=bench", "-c", "user.email=bench@localhost", "-c", "commit.gpgsign=false"]

@@ -30,7 +30,8 @@ from bench.fleet import fleet_times
 from generator import verify
 from generator.console import Progress
 from generator.errors import GostarterError
-from generator.render import Answers, Template, render
+from generator.render import Answers, render
+from generator.template import Template
 
 # The tutorial's project, verbatim but for the two image names (../shared/seed/).
 TUTORIAL_MAIN = """package main

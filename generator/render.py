@@ -10,7 +10,6 @@ whether it was typed, passed with --data or read from a preset.
 
 from __future__ import annotations
 
-import importlib.metadata
 import os
 import re
 import shutil
@@ -28,62 +27,18 @@ import copier
 import jinja2
 from copier.errors import CopierError, UnsafeTemplateError
 
-from generator import __version__
 from generator.errors import DestinationError, InvalidAnswerError, RenderError, UsageError
 from generator.project import ANSWERS_FILE, read_answers, recorded
+from generator.template import Template as Template  # re-exported: callers of render.Template keep working
+from generator.template import record_provenance as _record_provenance
+from generator.template import shipped_template as _shipped_template
 
-PACKAGE_DIR = Path(__file__).resolve().parent
 BOOL_WORDS = {"true", "false", "yes", "no", "y", "n", "on", "off", "1", "0"}
 # Copier's post-generation task verifies unless told not to; gostarter verifies
 # by itself after rendering, so that it can choose the exit code.
 NO_HOOK_VERIFY = {"verify": "none"}
 _VALIDATION = re.compile(r"Validation error for question '(?P<key>[^']+)': (?P<msg>.*)", re.S)
 _BLAMED = re.compile(r"invalid (?P<key>\S+): (?P<msg>.*)", re.S)
-
-
-@dataclass(frozen=True)
-class Template:
-    """Where the template comes from, and which Git ref of it to render."""
-
-    src: str
-    vcs_ref: str | None = None
-    # For the copy bundled in a wheel: the template's canonical git URL, recorded
-    # in the answers file instead of this machine's site-packages path.
-    canonical: str | None = None
-
-    @property
-    def bundled(self) -> bool:
-        return Path(self.src) == PACKAGE_DIR / "_template"
-
-    @classmethod
-    def resolve(cls, src: str | None = None) -> Template:
-        """The template to use: `src` when given, else the one shipped with gostarter.
-
-        The shipped template is the source checkout (rendered at HEAD, working
-        tree included, so `copier update` can later find the commit) or, in
-        an installed wheel, the copy bundled inside the package.
-        """
-        if src:
-            remote = "://" in src or src.startswith(("gh:", "gl:", "git@", "git+"))
-            local = Path(src).expanduser()
-            if not remote and not local.is_dir():
-                raise UsageError(f"template {src} does not exist or is not a directory")
-            if not remote and not any((local / name).is_file() for name in ("copier.yml", "copier.yaml")):
-                raise UsageError(f"template {src} has no copier.yml: it is not a Copier template")
-            return cls(str(local) if not remote else src)
-        checkout = PACKAGE_DIR.parent
-        if (checkout / "copier.yml").is_file():
-            return cls(str(checkout), "HEAD" if (checkout / ".git").exists() else None)
-        return cls(str(PACKAGE_DIR / "_template"), canonical=canonical_source())
-
-    def version(self) -> str:
-        """This template's version: its checkout's `git describe`, else the package's."""
-        if self.vcs_ref is not None:
-            argv = ["git", "-C", self.src, "describe", "--tags", "--always", "--dirty"]
-            described = subprocess.run(argv, capture_output=True, text=True, check=False)
-            if described.returncode == 0 and described.stdout.strip():
-                return described.stdout.strip()
-        return __version__
 
 
 _FORK_HINT = "fix the template (or report it to whoever maintains it); nothing was written"
@@ -95,44 +50,6 @@ def _jinja_problem(err: jinja2.TemplateError) -> str:
     if isinstance(err, jinja2.TemplateSyntaxError) and err.lineno:
         return f"{err.filename or err.name or 'a template string'}:{err.lineno}: {message}"
     return message
-
-
-def canonical_source() -> str | None:
-    """The template's git URL, from the installed package's `Project-URL: Template` (pyproject's
-    [project.urls] Template), or $GOSTARTER_TEMPLATE_URL; None when neither says."""
-    from_env = os.environ.get("GOSTARTER_TEMPLATE_URL")
-    if from_env:
-        return from_env
-    try:
-        urls: list[str] = importlib.metadata.metadata("gostarter").get_all("Project-URL") or []
-    except importlib.metadata.PackageNotFoundError:
-        return None
-    for entry in urls:
-        label, _, url = entry.partition(",")
-        if label.strip().lower() == "template" and url.strip():
-            return url.strip()
-    return None
-
-
-def _record_provenance(project: Path, template: Template) -> None:
-    """A project rendered from the bundled copy records the canonical source and the version tag,
-    never this machine's site-packages path (which no other machine could update from)."""
-    if not template.bundled:
-        return
-    path = project / ANSWERS_FILE
-    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
-    kept = [line for line in lines if not line.startswith(("_src_path:", "_commit:"))]
-    provenance = [f"_commit: {__version__}\n"]
-    if template.canonical:
-        provenance.append(f"_src_path: {template.canonical}\n")
-    else:
-        print(
-            "gostarter: note: this gostarter knows no URL for its template, so the project records none; "
-            "`gostarter update` will need one: set GOSTARTER_TEMPLATE_URL, or the preset's `template`",
-            file=sys.stderr,
-        )
-    first_answer = next((i for i, line in enumerate(kept) if not line.startswith("#")), len(kept))
-    path.write_text("".join(kept[:first_answer] + provenance + kept[first_answer:]), encoding="utf-8")
 
 
 @contextmanager
@@ -199,6 +116,30 @@ def check_answers(
     known_only: bool = False,
     unsafe: bool = True,
 ) -> dict[str, Any]:
+    """Validate `answers` through Copier without writing anything (see `examine`)."""
+    return examine(template, answers, source=source, known_only=known_only, unsafe=unsafe).answers
+
+
+@dataclass(frozen=True)
+class Examined:
+    """What one pretend run of Copier says about some answers."""
+
+    # copier.yml's questions as Copier read them (type, help, default, choices, when, ...), in order.
+    questions: dict[str, dict[str, Any]]
+    # The answer to each question, defaults computed from the given answers, in the template's order.
+    answers: dict[str, Any]
+    # The questions Copier skipped (`when` false) with these answers.
+    hidden: frozenset[str]
+
+
+def examine(
+    template: Template,
+    answers: Mapping[str, Any],
+    *,
+    source: str = "",
+    known_only: bool = False,
+    unsafe: bool = True,
+) -> Examined:
     """Validate `answers` through Copier without writing anything.
 
     Returns the answer to each of the template's questions (defaults filled
@@ -220,7 +161,11 @@ def check_answers(
         answers = {key: value for key, value in answers.items() if key in questions}
     _check_keys(questions, answers, where)
     combined = worker.answers.combined
-    return {key: combined[key] for key in questions if key in combined}
+    return Examined(
+        questions=dict(questions),
+        answers={key: combined[key] for key in questions if key in combined},
+        hidden=frozenset(worker.answers.hidden),
+    )
 
 
 def _blame_unparsable(
@@ -412,14 +357,6 @@ def render_version(tree: Path, dest: Path, answers: Mapping[str, Any]) -> None:
         _copy(Template(str(tree)), dest, data=answers, unsafe=False)
     except UnsafeTemplateError as err:
         raise RenderError(f"the template uses {', '.join(sorted(_unsafe_features(err)))}") from None
-
-
-def _shipped_template(src: str) -> bool:
-    """Whether `src` is the template that ships with this gostarter (its checkout or its wheel)."""
-    try:
-        return Path(src).expanduser().resolve() == Path(Template.resolve().src).resolve()
-    except OSError:
-        return False
 
 
 def update(

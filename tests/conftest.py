@@ -17,7 +17,7 @@ import pytest
 from generator import verify
 from generator.errors import EnvironmentProblem
 from tests import standin
-from tests.helpers import IN_CI, go_env
+from tests.helpers import IN_CI, go_env, initializr
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -65,3 +65,10 @@ def no_leftovers(docker_client: Any) -> Iterator[None]:
     for container in left:
         container.remove(force=True)
     assert not left, f"containers left behind: {[c.name for c in left]}"
+
+
+@pytest.fixture(scope="module")
+def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """An initializr for the working tree's template, in this process (Starlette's TestClient)."""
+    with initializr(tmp_path_factory.mktemp("web-temp")) as client:
+        yield client

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from generator import cli, verify
-from generator.render import Answers, Template, render
+from generator.render import Answers, render
+from generator.template import Template
 
 ROOT = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
@@ -127,3 +128,28 @@ def chdir(path: Path) -> Iterator[None]:
         yield
     finally:
         os.chdir(saved)
+
+
+@contextlib.contextmanager
+def initializr(temp_root: Path, template: Path | None = None, **settings: Any) -> Iterator[Any]:
+    """A web initializr in this process (Starlette's TestClient) for the working tree's template or
+    `template`; its temporary files go under `temp_root`, and none may be left when it stops."""
+    from starlette.testclient import TestClient
+
+    from generator.web.app import Settings, create_app
+
+    source = Template.resolve(str(template) if template else None)
+    temp_root.mkdir(parents=True, exist_ok=True)
+    app = create_app(Settings(template=source, temp_root=temp_root, workers=2, **settings))
+    with TestClient(app) as client:
+        yield client
+    assert not list(temp_root.iterdir()), "the initializr left temporary files"
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])

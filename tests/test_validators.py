@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from generator.errors import InvalidAnswerError
-from generator.render import Template, check_answers
+from generator.render import check_answers
+from generator.template import Template
 
 TEMPLATE = Template.resolve()
 
@@ -135,7 +136,7 @@ def test_every_question_has_good_and_bad_cases() -> None:
     """No question with a validator escapes this file."""
     import yaml
 
-    from generator.render import PACKAGE_DIR
+    from generator.template import PACKAGE_DIR
 
     config = yaml.safe_load((PACKAGE_DIR.parent / "copier.yml").read_text())
     with_validator = {

@@ -1,0 +1,135 @@
+"""The application: `create_app(settings)` builds one; its routes list is the API's table of contents.
+
+No module-level state: the lifespan prepares the template once (a plain tree
+of its version, its questions as fields, the worker processes) into
+`app.state`, and removes what it made on shutdown, whatever happened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import jinja2
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
+
+from generator import render
+from generator.errors import GostarterError
+from generator.presets import Preset
+from generator.template import Template
+from generator.web import describe, jobs, views
+from generator.web.fields import Field, from_questions
+from generator.web.guard import Guard, SecurityHeaders
+from generator.web.prepare import Prepared, prepare
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a server is started with; tests build as many applications as they like."""
+
+    template: Template
+    preset: Preset | None = None
+    # The canonical git URL downloads record (`--template-url`); else the one gostarter knows.
+    template_url: str | None = None
+    workers: int = field(default_factory=lambda: max(2, os.cpu_count() or 1))
+    cache_entries: int = 64  # archives kept in memory, keyed by format and answers
+    max_request_bytes: int = 16 * 1024  # a longer query is 414, a longer body 413
+    job_seconds: float = 120.0  # a render that takes longer is answered 503
+    temp_root: Path | None = None  # where the server's one temporary directory goes (default: $TMPDIR)
+    # Called once the template is prepared (the `serve` command says where it serves).
+    on_ready: Callable[[Prepared], None] | None = None
+
+
+@dataclass
+class State:
+    """What the lifespan prepared, for the views (app.state.initializr)."""
+
+    settings: Settings
+    prepared: Prepared
+    fields: list[Field]
+    job: jobs.Job
+    pool: ProcessPoolExecutor
+    cache: views.ArchiveCache
+
+
+@asynccontextmanager
+async def _lifespan(app: Starlette) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    work = Path(tempfile.mkdtemp(prefix="gostarter-serve-", dir=settings.temp_root))
+    pool = None
+    try:
+        try:
+            # Before the worker processes fork: nothing is served until start-up is over anyway.
+            prepared = prepare(settings.template, work, settings.template_url)
+            preset = settings.preset.defaults if settings.preset else {}
+            source = f"in preset {settings.preset.path}" if settings.preset else ""
+            pool = jobs.pool(settings.workers, work)
+            loop = asyncio.get_running_loop()
+            examine = functools.partial(render.examine, Template(str(prepared.tree)), preset, source=source)
+            examined = await loop.run_in_executor(pool, examine)
+            await asyncio.gather(*(loop.run_in_executor(pool, jobs.warm_up) for _ in range(settings.workers)))
+        except GostarterError as err:
+            app.state.startup_error = err  # `serve` reports it in one line
+            raise
+        fields = from_questions(examined.questions, examined.answers)
+        job = jobs.Job(prepared, preset, source)
+        cache = views.ArchiveCache(settings.cache_entries)
+        app.state.initializr = State(settings, prepared, fields, job, pool, cache)
+        app.state.openapi = describe.openapi(fields, prepared)
+        if settings.on_ready:
+            settings.on_ready(prepared)
+        yield
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _templates() -> Jinja2Templates:
+    loader = jinja2.PackageLoader("generator.web", "templates")
+    return Jinja2Templates(env=jinja2.Environment(loader=loader, autoescape=True))
+
+
+def create_app(settings: Settings) -> Starlette:
+    """A new initializr for `settings`."""
+    routes = [
+        Route("/", views.home, methods=["GET"]),  # the page; plain-text help for curl; JSON for tools
+        Route("/starter.zip", views.starter, methods=["GET", "POST"]),  # the project, as a zip
+        Route("/starter.tgz", views.starter, methods=["GET", "POST"]),  # the project, as a gzipped tar
+        Route("/api/validate", views.validate, methods=["GET", "POST"]),  # Copier's validators' verdict
+        Route("/api/preview", views.preview, methods=["GET", "POST"]),  # the files, before download
+        Route("/metadata", views.metadata, methods=["GET"]),  # the questions as JSON
+        Route("/openapi.json", views.openapi, methods=["GET"]),  # this API, generated from copier.yml
+        Route("/healthz", views.healthz, methods=["GET"]),  # for probes
+        Mount("/static", StaticFiles(packages=[("generator.web", "static")]), name="static"),
+    ]
+    app = Starlette(
+        routes=routes,
+        lifespan=_lifespan,
+        middleware=[
+            Middleware(SecurityHeaders),
+            Middleware(Guard, limit=settings.max_request_bytes),
+        ],
+        exception_handlers={
+            GostarterError: views.gostarter_error,
+            views.Refused: views.gostarter_error,
+            HTTPException: views.http_error,
+            Exception: views.server_error,
+        },
+    )
+    app.state.settings = settings
+    app.state.templates = _templates()
+    return app

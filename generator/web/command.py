@@ -1,0 +1,80 @@
+"""`gostarter serve`: its arguments and its handler, together (cli.build_parser registers it)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+from generator import presets
+from generator.errors import UsageError, exit_codes_help
+from generator.template import Template
+from generator.web.describe import NOT_UPDATABLE
+from generator.web.prepare import Prepared
+
+DESCRIPTION = textwrap.fill(
+    "Serve the template's questions as a web page and an API (the web initializr): a browser fills in "
+    "a form, sees the files and downloads the project; curl gets the same archive with one command. "
+    "It renders only the template it was started with, with the preset's defaults; Ctrl-C or SIGTERM "
+    "stops it (exit 0)."
+)
+
+
+def add_parser(commands: Any) -> None:
+    """Add `serve` to the `gostarter` subcommands."""
+    serve: argparse.ArgumentParser = commands.add_parser(
+        "serve",
+        help="serve the web initializr: the template's questions as a page and an API",
+        description=DESCRIPTION,
+        epilog=exit_codes_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port to listen on (default: 8000)")
+    serve.add_argument(
+        "--preset",
+        metavar="FILE",
+        help=f"organisation preset whose defaults the page offers (default: ${presets.ENV_VAR}, "
+        f"{presets.user_preset_path()}, {presets.SYSTEM_PRESET})",
+    )
+    serve.add_argument("--template", metavar="SRC", help="another Copier template (path or git URL)")
+    serve.add_argument(
+        "--template-url",
+        metavar="URL",
+        help="the template's canonical git URL, which downloaded projects record so that "
+        "`gostarter update` and Renovate can update them (default: $GOSTARTER_TEMPLATE_URL, "
+        "the package's Template URL, or --template when it is a git URL)",
+    )
+    serve.set_defaults(handler=run)
+
+
+def _say_ready(host: str, port: int) -> Any:
+    def ready(prepared: Prepared) -> None:
+        shown = f"[{host}]" if ":" in host else host
+        print(
+            f"gostarter: serving template {prepared.version} at http://{shown}:{port}/ (Ctrl-C stops)",
+            file=sys.stderr,
+        )
+        if not prepared.source:
+            print(f"gostarter: note: {NOT_UPDATABLE}", file=sys.stderr)
+
+    return ready
+
+
+def run(args: argparse.Namespace) -> int:
+    from generator.web import server  # the web stack loads only for `serve`
+
+    if not 0 <= args.port <= 65535:
+        raise UsageError(f"--port {args.port} is not between 0 and 65535")
+    preset = presets.find(Path(args.preset) if args.preset else None)
+    template = Template.resolve(args.template or (preset.template if preset else None))
+    settings = server.Settings(
+        template=template,
+        preset=preset,
+        template_url=args.template_url,
+        on_ready=_say_ready(args.host, args.port),
+    )
+    server.serve(settings, args.host, args.port)
+    return 0

@@ -1,0 +1,107 @@
+"""copier.yml's questions as form fields, read through Copier (render.examine), never re-parsed here.
+
+A question becomes a field unless copier.yml hides it for good (`when: false`:
+`verify`, `module_prefix`); those, and Copier's own `_` keys, are never taken
+from a request. Defaults, choices and validation stay Copier's: the page asks
+the API, which asks Copier, whenever an answer changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from generator.errors import InvalidAnswerError
+
+_KINDS = {"bool": "checkbox", "int": "number", "float": "number"}
+_SCHEMA_TYPES = {"bool": "boolean", "int": "integer", "float": "number"}
+
+
+@dataclass(frozen=True)
+class Choice:
+    label: str
+    value: Any
+
+
+@dataclass(frozen=True)
+class Field:
+    """One question of copier.yml, as the page, the help, the metadata and OpenAPI show it."""
+
+    name: str
+    type: str  # Copier's: str, int, float, bool, yaml, json
+    help: str
+    default: Any  # the template's default with the preset in force, computed by Copier
+    choices: tuple[Choice, ...]
+    required: bool
+    secret: bool
+
+    @property
+    def kind(self) -> str:
+        """The HTML control: select, checkbox, number or text."""
+        return "select" if self.choices else _KINDS.get(self.type, "text")
+
+    @property
+    def schema_type(self) -> str:
+        """The JSON Schema type of its value."""
+        return _SCHEMA_TYPES.get(self.type, "string")
+
+    def metadata(self) -> dict[str, Any]:
+        entry: dict[str, Any] = {"name": self.name, "type": self.type, "help": self.help}
+        entry |= {"default": self.default, "required": self.required}
+        if self.choices:
+            entry["choices"] = [{"label": choice.label, "value": choice.value} for choice in self.choices]
+        return entry
+
+
+def _choices(raw: Any) -> tuple[Choice, ...]:
+    """Copier's three spellings of choices: {label: value}, [[label, value]], [value]."""
+    if isinstance(raw, Mapping):
+        pairs = list(raw.items())
+    elif isinstance(raw, list):
+        pairs = [
+            tuple(item) if isinstance(item, (list, tuple)) and len(item) == 2 else (item, item)
+            for item in raw
+        ]
+    else:
+        return ()
+    return tuple(
+        Choice(str(label), value["value"] if isinstance(value, Mapping) else value) for label, value in pairs
+    )
+
+
+def _type(details: Mapping[str, Any], default: Any) -> str:
+    declared = details.get("type")
+    if declared:
+        return str(declared)
+    return {bool: "bool", int: "int", float: "float"}.get(type(default), "str")
+
+
+def from_questions(questions: Mapping[str, Mapping[str, Any]], answers: Mapping[str, Any]) -> list[Field]:
+    """A field per question that copier.yml does not hide for good, with Copier's computed defaults."""
+    fields = []
+    for name, details in questions.items():
+        if details.get("when") is False:
+            continue
+        default = answers.get(name)
+        fields.append(
+            Field(
+                name=name,
+                type=_type(details, default),
+                help=str(details.get("help") or ""),
+                default=default,
+                choices=_choices(details.get("choices")),
+                required="default" not in details,
+                secret=bool(details.get("secret")),
+            )
+        )
+    return fields
+
+
+def blame(err: InvalidAnswerError) -> tuple[str | None, str]:
+    """The question an error names, and the validator's own message (without gostarter's prefix)."""
+    head, sep, message = err.message.partition(": ")
+    words = head.split()
+    if sep and len(words) >= 2 and words[0] == "invalid" and words[1] != "answer":
+        return words[1], message.strip()
+    return None, err.message

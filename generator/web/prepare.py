@@ -1,0 +1,61 @@
+"""The template the server renders, prepared once at start-up.
+
+A plain tree of one version (as `gostarter check` renders from), so that no
+request clones anything: the shipped checkout as it is (working tree
+included, as `gostarter new` renders it), a git template at its newest
+release tag (what Copier would pick), any other directory as it is. Beside
+the tree: the version, and the source a downloaded project records so that
+`gostarter check`, `gostarter update` and Renovate can update it.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from generator import lifecycle
+from generator.errors import UsageError
+from generator.template import Template, canonical_source, shipped_template
+
+_NOT_TEMPLATE = shutil.ignore_patterns(".git", ".venv", "node_modules", "__pycache__", "*_cache")
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A template ready to render: where its tree is, its version, and its canonical source."""
+
+    tree: Path
+    version: str
+    # The template's git URL that downloads record; None when the server knows none
+    # (then downloads cannot be updated, and the page says so).
+    source: str | None
+
+
+def _remote(src: str) -> bool:
+    return "://" in src or src.startswith(("gh:", "gl:", "git@", "git+"))
+
+
+def prepare(template: Template, work: Path, template_url: str | None = None) -> Prepared:
+    """Make `work`/tree a plain tree of the version to serve, and say what downloads record."""
+    tree = work / "tree"
+    local = Path(template.src)
+    if template.vcs_ref == "HEAD" or (not _remote(template.src) and not (local / ".git").exists()):
+        shutil.copytree(local, tree, ignore=_NOT_TEMPLATE)
+        version = template.version()
+    else:
+        try:
+            version = lifecycle.newest_version(template.src)
+        except UsageError:  # no release tag yet: the newest commit, as Copier takes it
+            version = "HEAD"
+        # One clone and one `git archive`, exactly as `gostarter check` gets a version's tree.
+        sources = lifecycle._Sources(work)
+        shutil.move(sources.tree(template.src, version), tree)
+        if version == "HEAD":
+            version = Template(template.src, "HEAD").version()
+    source = template_url or (
+        template.canonical or canonical_source() if shipped_template(template.src) else None
+    )
+    if source is None and _remote(template.src):
+        source = template.src  # a git URL is its own canonical source
+    return Prepared(tree=tree, version=version, source=source)

@@ -1,0 +1,257 @@
+"""The handlers: read the request, call what the CLI calls (in the worker processes), shape the answer.
+
+Answers come as query parameters or form fields, one per question, named as
+in copier.yml; anything else is refused with 400 naming it. Every error
+leaves through the handlers at the end of this module, as one JSON shape.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import hashlib
+import json
+import logging
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from concurrent.futures.process import BrokenProcessPool
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any
+
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+
+from generator.errors import GostarterError, InvalidAnswerError, UsageError
+from generator.web import archive, describe, jobs
+from generator.web.fields import blame
+from generator.web.guard import error_body
+
+if TYPE_CHECKING:
+    from generator.web.app import State
+
+log = logging.getLogger("gostarter.web")
+_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+_TEXT_CLIENTS = ("curl/", "httpie/", "wget/")
+
+
+class Refused(Exception):
+    """A request the API answers with 400: a parameter no question has, or a malformed one."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message, self.field = message, field
+
+
+class ArchiveCache:
+    """The last few archives, by format and answers: the same answers give the same bytes."""
+
+    def __init__(self, entries: int) -> None:
+        self.entries = entries
+        self._kept: OrderedDict[tuple[Any, ...], tuple[str, bytes, str]] = OrderedDict()
+
+    def get(self, key: tuple[Any, ...]) -> tuple[str, bytes, str] | None:
+        found = self._kept.get(key)
+        if found is not None:
+            self._kept.move_to_end(key)
+        return found
+
+    def put(self, key: tuple[Any, ...], value: tuple[str, bytes, str]) -> None:
+        if self.entries <= 0:
+            return
+        self._kept[key] = value
+        self._kept.move_to_end(key)
+        while len(self._kept) > self.entries:
+            self._kept.popitem(last=False)
+
+
+def _state(request: Request) -> State:
+    return request.app.state.initializr  # type: ignore[no-any-return]
+
+
+def _etag(data: bytes) -> str:
+    return '"' + hashlib.sha256(data).hexdigest()[:32] + '"'
+
+
+def _not_modified(request: Request, etag: str) -> bool:
+    return etag in [tag.strip() for tag in request.headers.get("if-none-match", "").split(",")]
+
+
+async def answers_of(request: Request, *, strict: bool = True) -> tuple[dict[str, str], list[str]]:
+    """The answers a request gives (query parameters, then form fields; the last of a name wins)
+    and the parameters no question has. `strict`: refuse those with 400 instead of returning them."""
+    pairs: list[tuple[str, Any]] = list(request.query_params.multi_items())
+    if request.method == "POST":
+        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if kind in _FORM_TYPES:
+            async with request.form() as form:
+                pairs += list(form.multi_items())
+        elif await request.body():
+            raise Refused(
+                "send the answers as form fields (application/x-www-form-urlencoded) or in the query"
+            )
+    names = {field.name for field in _state(request).fields}
+    answers: dict[str, str] = {}
+    unknown: list[str] = []
+    for key, value in pairs:
+        if key not in names:
+            if strict:
+                raise Refused(f"unknown parameter {key!r}: the template asks {', '.join(sorted(names))}", key)
+            unknown.append(key)
+            continue
+        if isinstance(value, UploadFile):
+            raise Refused(f"{key} must be a plain form field, not a file", key)
+        answers[key] = value
+    return answers, unknown
+
+
+async def _run(request: Request, job: Callable[..., Any], *args: Any) -> Any:
+    """A job in the worker processes, with the server's time limit."""
+    state = _state(request)
+    loop = asyncio.get_running_loop()
+    call = functools.partial(job, state.job, *args)
+    try:
+        return await asyncio.wait_for(loop.run_in_executor(state.pool, call), state.settings.job_seconds)
+    except TimeoutError:
+        raise HTTPException(503, f"rendering took longer than {state.settings.job_seconds:g} s") from None
+    except BrokenProcessPool:
+        raise HTTPException(503, "the server is stopping") from None
+
+
+# ---------------------------------------------------------------- views
+
+
+async def home(request: Request) -> Response:
+    """The page for browsers; plain-text help for curl, HTTPie and Accept: text/plain; metadata for JSON."""
+    accept = request.headers.get("accept", "")
+    agent = request.headers.get("user-agent", "").lower()
+    vary = {"Vary": "Accept, User-Agent"}
+    if "text/html" not in accept and ("text/plain" in accept or agent.startswith(_TEXT_CLIENTS)):
+        state = _state(request)
+        text = describe.help_text(state.fields, state.prepared, str(request.base_url).rstrip("/"), agent)
+        return PlainTextResponse(text, headers=vary)
+    if "application/json" in accept and "text/html" not in accept:
+        return await metadata(request)
+    return await _page(request, vary)
+
+
+async def _page(request: Request, headers: Mapping[str, str]) -> Response:
+    """The form, filled from the query (a share link): refused or unknown parameters become
+    messages on the page, never an error page."""
+    state = _state(request)
+    given, unknown = await answers_of(request, strict=False)
+    values = {field.name: field.default for field in state.fields}
+    errors: dict[str, str] = {}
+    hidden: list[str] = []
+    if given:
+        verdict = await _run(request, jobs.validate, given)
+        values |= {key: value for key, value in verdict["answers"].items() if key in values}
+        values |= {key: given[key] for key in verdict["errors"]}
+        errors, hidden = verdict["errors"], verdict["hidden"]
+    warnings = [
+        f"The link names {key!r}, which this template does not ask; it was left out." for key in unknown
+    ]
+    context = {
+        "fields": state.fields,
+        "values": values,
+        "errors": errors,
+        "hidden": hidden,
+        "edited": sorted(given),
+        "warnings": warnings,
+        "prepared": state.prepared,
+        "base": str(request.base_url).rstrip("/"),
+    }
+    page: Response = request.app.state.templates.TemplateResponse(
+        request, "index.html", context, headers=dict(headers)
+    )
+    return page
+
+
+async def starter(request: Request) -> Response:
+    """The project as an archive named after app_name; validated again, whatever the page said."""
+    kind = request.url.path.rsplit(".", 1)[-1]
+    given, _ = await answers_of(request)
+    state = _state(request)
+    key = (kind, tuple(sorted(given.items())))
+    cached = state.cache.get(key)
+    if cached is None:
+        app, data = await _run(request, jobs.build, given, kind)
+        cached = (app, data, _etag(data))
+        state.cache.put(key, cached)
+    app, data, etag = cached
+    headers = {"ETag": etag, "Cache-Control": "no-cache"}
+    if _not_modified(request, etag):
+        return Response(status_code=304, headers=headers)
+    headers["Content-Disposition"] = f'attachment; filename="{app}.{kind}"'
+    return Response(data, media_type=archive.FORMATS[kind], headers=headers)
+
+
+async def validate(request: Request) -> Response:
+    """Copier's verdict on the answers: {valid, errors: {name: message}, answers, hidden}."""
+    given, _ = await answers_of(request)
+    verdict = await _run(request, jobs.validate, given)
+    names = {field.name for field in _state(request).fields}
+    verdict["answers"] = {key: value for key, value in verdict["answers"].items() if key in names}
+    verdict["hidden"] = [key for key in verdict["hidden"] if key in names]
+    return JSONResponse(verdict)
+
+
+async def preview(request: Request) -> Response:
+    """Every file these answers produce, with its content: {files: [{path, mode, size, text}]}."""
+    given, _ = await answers_of(request)
+    return JSONResponse({"files": await _run(request, jobs.preview, given)})
+
+
+async def metadata(request: Request) -> Response:
+    """The template's version and source, and its questions: name, type, help, default, choices."""
+    state = _state(request)
+    body = describe.metadata(state.fields, state.prepared)
+    payload = json.dumps(body, sort_keys=True).encode()
+    etag = _etag(payload)
+    headers = {"ETag": etag, "Cache-Control": "max-age=60", "Vary": "Accept"}
+    if _not_modified(request, etag):
+        return Response(status_code=304, headers=headers)
+    return Response(payload, media_type="application/json", headers=headers)
+
+
+async def openapi(request: Request) -> Response:
+    return JSONResponse(request.app.state.openapi)
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok", "template": _state(request).prepared.version})
+
+
+# ---------------------------------------------------------------- errors
+
+
+def _error(
+    status: int, message: str, field: str | None = None, headers: Mapping[str, str] | None = None
+) -> Response:
+    phrase = HTTPStatus(status).phrase
+    return JSONResponse(error_body(status, phrase, message, field), status_code=status, headers=headers)
+
+
+async def gostarter_error(request: Request, exc: Exception) -> Response:
+    """gostarter's errors as the API's: a refused answer is 400 with the validator's message."""
+    if isinstance(exc, Refused):
+        return _error(400, exc.message, exc.field)
+    if isinstance(exc, InvalidAnswerError):
+        field, message = blame(exc)
+        return _error(400, f"invalid {field}: {message}" if field else exc.message, field)
+    if isinstance(exc, UsageError):
+        return _error(400, exc.message)
+    assert isinstance(exc, GostarterError)
+    log.error("%s", exc.message)
+    return _error(500, exc.message)
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    return _error(exc.status_code, str(exc.detail), headers=exc.headers)
+
+
+async def server_error(request: Request, exc: Exception) -> Response:
+    log.exception("unexpected error", exc_info=exc)
+    return _error(500, "the server failed; its log says why")
