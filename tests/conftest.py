@@ -51,6 +51,12 @@ def images(docker_client: Any) -> dict[str, str]:
     return standin.ensure_all(docker_client)
 
 
+@pytest.fixture(scope="session")
+def python_image(docker_client: Any) -> str:
+    """The stand-in for the official slim Python image (debootstrap's python3, cached outside the clone)."""
+    return standin.ensure_python(docker_client)
+
+
 @pytest.fixture
 def image_answers(images: dict[str, str]) -> dict[str, str]:
     """The answers that point a project at the stand-in images."""

@@ -153,3 +153,37 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+INITIALIZR = ROOT / "deploy" / "initializr"
+
+
+def build_initializr_image(base: str, tag: str, work: Path) -> None:
+    """The initializr's image on `base`, as its README says: wheels.sh, then docker build."""
+    wheels = work / "wheels"
+    done = run([str(INITIALIZR / "wheels.sh"), str(wheels)], env={**os.environ, "PYTHON": sys.executable})
+    assert done.returncode == 0, done.stderr
+    shutil.copy(INITIALIZR / ".dockerignore", work / ".dockerignore")
+    build = verify.find_build_command()  # the BuildKit client verification builds with
+    argv = [
+        *build.argv, "-q", "-t", tag, "-f", str(INITIALIZR / "Dockerfile"),
+        "--build-arg", f"PYTHON_IMAGE={base}", "--build-arg", "VERSION=test",
+        str(work),
+    ]  # fmt: skip
+    built = run(argv, env={**os.environ, **dict(build.env)})
+    assert built.returncode == 0, built.stdout + built.stderr
+
+
+def http(
+    port: int, method: str, path: str, body: bytes = b"", **headers: str
+) -> tuple[int, dict[str, str], bytes]:
+    """One request to 127.0.0.1:`port`: status, headers (lower-case names), body."""
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.request(method, path, body=body or None, headers=headers)
+        response = conn.getresponse()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+    finally:
+        conn.close()
