@@ -9,6 +9,7 @@ import warnings
 from pathlib import Path
 
 import docker
+import tomli_w
 
 from bench.run import run, table, write_toml
 from generator.console import Progress
@@ -31,7 +32,15 @@ def main() -> int:
     parser.add_argument("--fleet", type=int, default=20, help="services for the check timing (default 20)")
     parser.add_argument("--toml", metavar="FILE", default="bench.toml", help="where to write the figures")
     parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
+    parser.add_argument(
+        "--web",
+        action="store_true",
+        help="measure the web initializr instead (gostarter serve on loopback; no container engine)",
+    )
+    parser.add_argument("--requests", type=int, default=500, help="requests of the --web run (default 500)")
     args = parser.parse_args()
+    if args.web:
+        return _web(args)
     if args.repeat < 1 or args.fleet < 1:
         parser.error("--repeat and --fleet must be at least 1")
     warnings.simplefilter("ignore")  # Copier's DirtyLocalWarning on a working tree
@@ -57,6 +66,16 @@ def main() -> int:
     print(table(results))
     print(f"\nFigures written to {args.toml}", file=sys.stderr)
     return 1 if args.check and not all(results.figures.targets_met().values()) else 0
+
+
+def _web(args: argparse.Namespace) -> int:
+    from bench.web import main_web, web_table
+
+    figures = main_web(repeat=args.repeat, requests=args.requests, clients=8)
+    Path(args.toml).write_text(tomli_w.dumps(figures.as_dict()), encoding="utf-8")
+    print(web_table(figures))
+    print(f"\nFigures written to {args.toml}", file=sys.stderr)
+    return 1 if args.check and not all(figures.targets_met().values()) else 0
 
 
 if __name__ == "__main__":

@@ -17,7 +17,17 @@ import pytest
 from generator import verify
 from generator.errors import EnvironmentProblem
 from tests import standin
-from tests.helpers import IN_CI, go_env, initializr
+from tests.helpers import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    IN_CI,
+    commit_all,
+    copy_template,
+    go_env,
+    initializr,
+    serve,
+    wait_served,
+)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -78,3 +88,48 @@ def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """An initializr for the working tree's template, in this process (Starlette's TestClient)."""
     with initializr(tmp_path_factory.mktemp("web-temp")) as client:
         yield client
+
+
+@pytest.fixture(scope="module")
+def chromium(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """Debian's Chromium driven by Playwright, with a fresh profile and downloads accepted;
+    skips without Chromium on a developer machine, fails under CI=true (.ci/run installs it)."""
+    if not CHROMIUM.is_file():
+        message = f"needs Chromium at {CHROMIUM} (apt-get install chromium)"
+        if IN_CI:
+            pytest.fail(f"{message}; CI=true: .ci/run must install it")
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(tmp_path_factory.mktemp("chromium-profile")),
+            executable_path=str(CHROMIUM),
+            args=CHROMIUM_ARGS,
+            accept_downloads=True,
+            viewport={"width": 1280, "height": 900},
+        )
+        try:
+            yield context
+        finally:
+            context.close()
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real `gostarter serve` of a released template (a tagged copy of this one, which downloads
+    record as their source), on a free loopback port; yields its base URL. It must stop on SIGTERM
+    with exit 0 and leave no temporary file."""
+    work = tmp_path_factory.mktemp("served")
+    template = copy_template(work / "template")
+    commit_all(template, "release", tag="3.0.0")
+    process, base = serve(work / "temp", "--template", str(template), "--template-url", str(template))
+    try:
+        wait_served(base, process)
+        yield base
+        process.terminate()
+        _, err = process.communicate(timeout=30)
+        assert process.returncode == 0, err
+        assert not list((work / "temp").iterdir()), "gostarter serve left temporary files"
+    finally:
+        process.kill()

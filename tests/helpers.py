@@ -155,6 +155,52 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+CHROMIUM = Path("/usr/bin/chromium")
+# What Chromium needs on these machines (no sandbox for root, no GPU, nothing fetched on its own).
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def serve(temp: Path, *args: str) -> tuple[subprocess.Popen[str], str]:
+    """`gostarter serve ARGS` as its own process on a free loopback port, its temporary files under
+    `temp`; returns the process and its base URL (not yet ready: see wait_served)."""
+    port = free_port()
+    temp.mkdir(parents=True, exist_ok=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "generator", "serve", "--host", "127.0.0.1", "--port", str(port), *args],
+        env={**os.environ, "TMPDIR": str(temp)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    return process, f"http://127.0.0.1:{port}"
+
+
+def wait_served(base: str, process: subprocess.Popen[str], seconds: float = 60) -> None:
+    """Wait until the server answers /healthz (fail with its stderr if it exits first)."""
+    import time
+    import urllib.request
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"gostarter serve exited {process.returncode}: {process.communicate()[1]}")
+        try:
+            with urllib.request.urlopen(f"{base}/healthz", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError("gostarter serve did not answer")
+
+
 INITIALIZR = ROOT / "deploy" / "initializr"
 
 

@@ -10,9 +10,8 @@ import pytest
 
 from tests.helpers import ROOT, run
 
-pytestmark = pytest.mark.docker
 
-
+@pytest.mark.docker
 def test_benchmark_runs_and_writes_real_figures(tmp_path: Path, images: dict[str, str]) -> None:
     """`python -m bench` prints the table and writes TOML with measured, plausible figures."""
     out = tmp_path / "bench.toml"
@@ -36,3 +35,18 @@ def test_benchmark_runs_and_writes_real_figures(tmp_path: Path, images: dict[str
     assert 0.5 < results["figures"]["new_over_copier_ratio"] < 3
     assert 0 < results["figures"]["check_one_seconds"] < 60 and results["figures"]["dry_run_seconds"] > 0
     assert results["machine"]["cpus"] >= 1
+
+
+def test_the_web_benchmark_runs_without_an_engine_and_writes_real_figures(tmp_path: Path) -> None:
+    """`python -m bench --web` with tiny counts: real requests to a real `gostarter serve`."""
+    out = tmp_path / "web.toml"
+    done = run(
+        [sys.executable, "-m", "bench", "--web", "--repeat", "2", "--requests", "30", "--toml", str(out)],
+        ROOT,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "| zip median latency / in-process render median |" in done.stdout
+    web = tomllib.loads(out.read_text())["web"]
+    assert web["errors"] == 0 and web["temp_entries_left"] == 0 and web["requests"] >= 30
+    assert 0 < web["cached_median_seconds"] < web["zip_median_seconds"] < 30
+    assert web["concurrent_per_second"] > 0 and web["concurrent_p99_seconds"] > 0

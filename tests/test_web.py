@@ -7,7 +7,6 @@ import io
 import re
 import signal
 import subprocess
-import sys
 import tarfile
 import time
 import zipfile
@@ -17,7 +16,8 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.helpers import ROOT, commit_all, copy_template, free_port, initializr
+from generator import presets
+from tests.helpers import ROOT, commit_all, copy_template, initializr, serve, wait_served
 
 QUESTIONS = {
     name: details
@@ -217,6 +217,23 @@ def test_a_git_template_is_served_at_its_newest_tag_and_downloads_name_it(tmp_pa
     assert "svc/UNRELEASED.md" not in _zip_names(data)
 
 
+def test_the_presets_defaults_are_the_pages_and_still_follow_their_rules(tmp_path: Path) -> None:
+    """`--preset`: its module_prefix (a hidden answer) and images are the defaults offered; a
+    request still cannot set module_prefix itself."""
+    path = tmp_path / "preset.toml"
+    presets.write(path, {"module_prefix": "github.com/acme", "builder_image": "mirror.acme/golang:1.27"})
+    with initializr(tmp_path / "temp", preset=presets.load(path)) as client:
+        metadata = {q["name"]: q["default"] for q in client.get("/metadata").json()["questions"]}
+        verdict = client.get("/api/validate", params={"app_name": "payments"}).json()
+        refused = client.get("/starter.zip", params={"module_prefix": "evil.example"})
+        data = client.get("/starter.zip", params={"app_name": "payments"}).content
+    assert metadata["module_path"] == "github.com/acme/myapp"
+    assert metadata["builder_image"] == "mirror.acme/golang:1.27"
+    assert verdict["answers"]["module_path"] == "github.com/acme/payments"
+    assert _is_json_error(refused, 400) and refused.json()["field"] == "module_prefix"
+    assert _answers_in_zip(data, "payments")["module_path"] == "github.com/acme/payments"
+
+
 # ---------------------------------------------------------------- a fork
 
 
@@ -353,33 +370,8 @@ def test_fuzzing_the_openapi_document_finds_no_server_error(web: Any) -> None:
 # ---------------------------------------------------------------- the process
 
 
-def _serve(tmp_path: Path, *args: str) -> tuple[subprocess.Popen[str], int]:
-    port = free_port()
-    temp = tmp_path / "temp"
-    temp.mkdir(exist_ok=True)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "generator", "serve", "--port", str(port), *args],
-        env={**__import__("os").environ, "TMPDIR": str(temp)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    return process, port
-
-
-def _wait_ready(port: int, process: subprocess.Popen[str]) -> None:
-    import urllib.request
-
-    for _ in range(150):
-        if process.poll() is not None:
-            raise AssertionError(process.communicate()[1])
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.1)
-    raise AssertionError("gostarter serve did not answer")
+def _serve(tmp_path: Path, *args: str) -> tuple[subprocess.Popen[str], str]:
+    return serve(tmp_path / "temp", *args)
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
@@ -388,19 +380,17 @@ def test_serve_stops_on_sigint_and_sigterm_with_exit_0_and_no_temporary_files(
 ) -> None:
     import urllib.request
 
-    process, port = _serve(tmp_path)
+    process, base = _serve(tmp_path)
     try:
-        _wait_ready(port, process)
-        with urllib.request.urlopen(
-            f"http://127.0.0.1:{port}/starter.zip?app_name=live", timeout=60
-        ) as response:
+        wait_served(base, process)
+        with urllib.request.urlopen(f"{base}/starter.zip?app_name=live", timeout=60) as response:
             assert zipfile.ZipFile(io.BytesIO(response.read())).namelist()
         process.send_signal(signum)
         _, err = process.communicate(timeout=20)
     finally:
         process.kill()
     assert process.returncode == 0, err
-    assert "Traceback" not in err and f"at http://127.0.0.1:{port}/" in err
+    assert "Traceback" not in err and f"at {base}/" in err
     assert "cannot update them" in err  # no canonical URL: said once at start
     assert not list((tmp_path / "temp").iterdir())
 
