@@ -25,7 +25,6 @@ from generator.errors import (
     terminations_interrupt,
 )
 from generator.project import Settings, read_answers, recorded
-from generator.template import Template
 from generator.web import command as web
 
 EXIT_CODES = exit_codes_help()
@@ -103,7 +102,7 @@ def _next_steps(project: Path, result: verify.Result, args: argparse.Namespace) 
 
 def cmd_new(args: argparse.Namespace) -> int:
     preset = presets.find(Path(args.preset) if args.preset else None)
-    template = Template.resolve(args.template or (preset.template if preset else None))
+    template = render.Template.resolve(args.template or (preset.template if preset else None))
     answers = render.Answers(
         data=parse_data(args.data),
         preset=preset.defaults if preset else {},
@@ -226,7 +225,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_preset_init(args: argparse.Namespace) -> int:
     path = Path(args.file) if args.file else presets.user_preset_path()
-    template = Template.resolve(args.template)
+    template = render.Template.resolve(args.template)
     values = parse_data(args.data)
     answers = render.check_answers(template, values, source="from --data")
     defaults = {key: answers.get(key, "") for key in presets.ORGANISATION_KEYS} | values
@@ -246,7 +245,7 @@ def cmd_preset_show(args: argparse.Namespace) -> int:
         )
         return 0
     preset = presets.load(path)
-    template = Template.resolve(preset.template)
+    template = render.Template.resolve(preset.template)
     answers = render.check_answers(template, preset.defaults, source=f"in preset {path}")
     print(f"# preset {path} ({origin}); the answers `gostarter new --defaults` would use:")
     width = max(len(key) for key in answers if not key.startswith("_"))
@@ -296,7 +295,7 @@ class _VersionAction(argparse.Action):
     """`--version`: the package and the template (looked up only when asked: it runs git)."""
 
     def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> None:
-        print(f"gostarter {__version__} (template {Template.resolve().version()})")
+        print(f"gostarter {__version__} (template {render.Template.resolve().version()})")
         parser.exit()
 
 
