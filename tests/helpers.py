@@ -233,3 +233,30 @@ def http(
         return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
     finally:
         conn.close()
+
+
+class SlowUpload:
+    """A POST whose form body arrives in two halves, so that the request is in flight for as long
+    as the test likes: `start()` sends the headers and the first half, `finish()` the rest and
+    returns (status, headers, body)."""
+
+    def __init__(self, port: int, path: str, form: str) -> None:
+        import http.client
+
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        self.path, self.body = path, form.encode()
+
+    def start(self) -> None:
+        self.conn.putrequest("POST", self.path)
+        self.conn.putheader("Content-Type", "application/x-www-form-urlencoded")
+        self.conn.putheader("Content-Length", str(len(self.body)))
+        self.conn.endheaders()
+        self.conn.send(self.body[: len(self.body) // 2])
+
+    def finish(self) -> tuple[int, dict[str, str], bytes]:
+        try:
+            self.conn.send(self.body[len(self.body) // 2 :])
+            response = self.conn.getresponse()
+            return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+        finally:
+            self.conn.close()

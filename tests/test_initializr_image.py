@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import INITIALIZR, build_initializr_image, http, run
+from tests.helpers import INITIALIZR, SlowUpload, build_initializr_image, http, run
 
 LABEL = "dev.gostarter.test.initializr"
 HARDENED = {"read_only": True, "cap_drop": ["ALL"], "security_opt": ["no-new-privileges"]}
@@ -112,4 +112,25 @@ def test_hardened_container_serves_the_page_and_a_zip(container: Any) -> None:
     uids = {row[1] for row in container.top(ps_args="-o pid,uid")["Processes"]}
     assert uids == {"65532"}, uids
     container.stop(timeout=10)
+    assert container.wait(timeout=30)["StatusCode"] == 0, container.logs().decode()
+
+
+@pytest.mark.docker
+def test_readyz_flips_on_sigterm_while_a_slow_request_completes(container: Any) -> None:
+    """SIGTERM to the container: /readyz 503 at once while /healthz stays 200, the upload in
+    flight still gets its archive, then the container exits 0."""
+    _wait_healthy(container)
+    port = _port(container)
+    assert http(port, "GET", "/readyz")[0] == 200
+    upload = SlowUpload(port, "/starter.zip", "app_name=draining")
+    upload.start()
+    container.kill(signal="SIGTERM")
+    deadline = time.monotonic() + 10
+    while http(port, "GET", "/readyz")[0] != 503:
+        assert time.monotonic() < deadline, "/readyz still ready after SIGTERM"
+        time.sleep(0.05)
+    assert http(port, "GET", "/healthz")[0] == 200
+    status, _, body = upload.finish()
+    assert status == 200, body
+    assert "draining/main.go" in zipfile.ZipFile(io.BytesIO(body)).namelist()
     assert container.wait(timeout=30)["StatusCode"] == 0, container.logs().decode()

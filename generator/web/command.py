@@ -47,6 +47,14 @@ def add_parser(commands: Any) -> None:
         "`gostarter update` and Renovate can update them (default: $GOSTARTER_TEMPLATE_URL, "
         "the package's Template URL, or --template when it is a git URL)",
     )
+    serve.add_argument(
+        "--drain-seconds",
+        type=float,
+        default=10.0,
+        metavar="N",
+        help="after SIGTERM, /readyz answers 503 at once and requests in flight get up to N seconds "
+        "to finish before the server stops (default: 10; 0 stops at once)",
+    )
     serve.set_defaults(handler=run)
 
 
@@ -68,12 +76,15 @@ def run(args: argparse.Namespace) -> int:
 
     if not 0 <= args.port <= 65535:
         raise UsageError(f"--port {args.port} is not between 0 and 65535")
+    if not 0 <= args.drain_seconds <= 3600:
+        raise UsageError(f"--drain-seconds {args.drain_seconds:g} is not between 0 and 3600")
     preset = presets.find(Path(args.preset) if args.preset else None)
     template = Template.resolve(args.template or (preset.template if preset else None))
     settings = server.Settings(
         template=template,
         preset=preset,
         template_url=args.template_url,
+        drain_seconds=args.drain_seconds,
         on_ready=_say_ready(args.host, args.port),
     )
     server.serve(settings, args.host, args.port)

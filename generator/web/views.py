@@ -223,6 +223,13 @@ async def healthz(request: Request) -> Response:
     return JSONResponse({"status": "ok", "template": _state(request).prepared.version})
 
 
+async def readyz(request: Request) -> Response:
+    """200 while the server takes new work; 503 from SIGTERM on, while in-flight requests drain."""
+    if request.app.state.drain.stopping:
+        return JSONResponse({"status": "stopping"}, status_code=503)
+    return JSONResponse({"status": "ready", "template": _state(request).prepared.version})
+
+
 # ---------------------------------------------------------------- errors
 
 
