@@ -260,3 +260,34 @@ class SlowUpload:
             return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
         finally:
             self.conn.close()
+
+
+def post_stream(port: int, path: str, form: str) -> Any:
+    """POST a form and return the open response (an http.client.HTTPResponse), for streams."""
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
+    conn.request("POST", path, body=form, headers={"Content-Type": "application/x-www-form-urlencoded"})
+    response = conn.getresponse()
+    response.connection = conn  # closed by whoever is done with the stream
+    return response
+
+
+def sse_events(response: Any) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The server-sent events of a response, as (event, data) pairs, as they arrive."""
+    import json
+
+    event, data = "message", ""
+    while True:
+        raw = response.readline()
+        if not raw:
+            return
+        line = raw.decode().rstrip("\r\n")
+        if not line:
+            if data:
+                yield event, json.loads(data)
+            event, data = "message", ""
+        elif line.startswith("event: "):
+            event = line[len("event: ") :]
+        elif line.startswith("data: "):
+            data += line[len("data: ") :]
