@@ -4,6 +4,7 @@ the page, the API, its errors, archives, provenance, a fork's extra question, an
 from __future__ import annotations
 
 import io
+import os
 import re
 import signal
 import subprocess
@@ -177,6 +178,42 @@ def test_the_same_answers_give_byte_identical_archives_and_the_etag_revalidates(
         )
     assert again.content == fresh.content and cached_seconds < 0.2
     assert revalidated.status_code == 304 and not revalidated.content
+
+
+def test_renders_run_off_the_event_loop_so_other_requests_are_answered_meanwhile(tmp_path: Path) -> None:
+    """With every worker busy rendering, /healthz and the cached page parts still answer at once."""
+    import threading
+
+    with initializr(tmp_path / "temp", cache_entries=0) as client:
+        done: list[float] = []
+
+        def download(i: int) -> None:
+            assert client.get("/starter.zip", params={"app_name": f"busy{i}"}).status_code == 200
+            done.append(time.perf_counter())
+
+        threads = [threading.Thread(target=download, args=(i,)) for i in range(6)]
+        for thread in threads:
+            thread.start()
+        time.sleep(0.05)
+        asked = time.perf_counter()
+        assert client.get("/healthz").status_code == 200
+        answered = time.perf_counter()
+        for thread in threads:
+            thread.join()
+    assert len(done) == 6 and answered < max(done), "healthz waited for the renders"
+    assert answered - asked < 1.0
+
+
+def test_a_worker_that_dies_costs_one_503_and_the_server_renders_again(tmp_path: Path) -> None:
+    from generator.web import jobs
+
+    with initializr(tmp_path / "temp", cache_entries=0) as client:
+        state = client.app.state.initializr
+        os.kill(state.pool.submit(jobs.warm_up).result(), signal.SIGKILL)
+        time.sleep(1)
+        failed = client.get("/starter.zip", params={"app_name": "after"})
+        assert _is_json_error(failed, 503)
+        assert client.get("/starter.zip", params={"app_name": "after"}).status_code == 200
 
 
 # ---------------------------------------------------------------- provenance

@@ -164,12 +164,17 @@ def test_the_page_works_from_the_keyboard_alone(page: Any) -> None:
         reached.append(
             page.evaluate("document.activeElement.name || document.activeElement.dataset.action || ''")
         )
+        if reached[-1] == "with_k8s" and reached.count("with_k8s") == 1:
+            page.keyboard.press("Space")  # a checkbox toggles from the keyboard
+        if reached[-1] == "runtime_base" and reached.count("runtime_base") == 1:
+            page.keyboard.press("ArrowDown")  # and a select changes
     assert [name for name in reached if name in QUESTIONS][: len(QUESTIONS)] == QUESTIONS
     assert {"download", "explore", "share"} <= set(reached)
     settled(page)
     with page.expect_download() as waiting:
         page.keyboard.press("Control+Enter")
     assert waiting.value.suggested_filename == "keyboard.zip"
+    assert control(page, "with_k8s").is_checked() and control(page, "runtime_base").input_value() == "scratch"
 
 
 def test_the_page_follows_the_systems_dark_preference(page: Any, tmp_path: Path) -> None:

@@ -72,6 +72,13 @@ class State:
     job: jobs.Job
     pool: ProcessPoolExecutor
     cache: views.ArchiveCache
+    work: Path  # the server's one temporary directory
+
+    def renew_pool(self, broken: ProcessPoolExecutor) -> None:
+        """Replace a pool whose worker died (killed, out of memory) so that later requests render."""
+        if self.pool is broken:
+            self.pool = jobs.pool(self.settings.workers, self.work)
+            broken.shutdown(wait=False, cancel_futures=True)
 
 
 @asynccontextmanager
@@ -96,14 +103,16 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
         fields = from_questions(examined.questions, examined.answers)
         job = jobs.Job(prepared, preset, source)
         cache = views.ArchiveCache(settings.cache_entries)
-        app.state.initializr = State(settings, prepared, fields, job, pool, cache)
+        app.state.initializr = State(settings, prepared, fields, job, pool, cache, work)
         app.state.openapi = describe.openapi(fields, prepared)
         if settings.on_ready:
             settings.on_ready(prepared)
         yield
     finally:
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
+        state = getattr(app.state, "initializr", None)
+        for each in (pool, state.pool if state is not None else None):
+            if each is not None:
+                each.shutdown(wait=True, cancel_futures=True)
         shutil.rmtree(work, ignore_errors=True)
 
 

@@ -111,12 +111,14 @@ async def _run(request: Request, job: Callable[..., Any], *args: Any) -> Any:
     state = _state(request)
     loop = asyncio.get_running_loop()
     call = functools.partial(job, state.job, *args)
+    pool = state.pool
     try:
-        return await asyncio.wait_for(loop.run_in_executor(state.pool, call), state.settings.job_seconds)
+        return await asyncio.wait_for(loop.run_in_executor(pool, call), state.settings.job_seconds)
     except TimeoutError:
         raise HTTPException(503, f"rendering took longer than {state.settings.job_seconds:g} s") from None
     except BrokenProcessPool:
-        raise HTTPException(503, "the server is stopping") from None
+        state.renew_pool(pool)
+        raise HTTPException(503, "a worker process stopped; try again") from None
 
 
 # ---------------------------------------------------------------- views
