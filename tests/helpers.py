@@ -291,3 +291,42 @@ def sse_events(response: Any) -> Iterator[tuple[str, dict[str, Any]]]:
             event = line[len("event: ") :]
         elif line.startswith("data: "):
             data += line[len("data: ") :]
+
+
+class Served:
+    """A `gostarter serve` process started by a fixture: the process, its port, its temp directory."""
+
+    def __init__(self, process: subprocess.Popen[str], base: str, temp: Path) -> None:
+        from urllib.parse import urlsplit
+
+        self.process, self.base, self.temp = process, base, temp
+        self.port = int(urlsplit(base).port or 0)
+
+
+def app_name() -> str:
+    """A service name of this test's own, so that its images and containers can be told apart."""
+    import uuid
+
+    return f"vfy{uuid.uuid4().hex[:8]}"
+
+
+def verification_leftovers(docker_client: Any, app: str, temp: Path) -> list[str]:
+    """Whatever a served verification of `app` left: containers, image tags, job directories."""
+    left = [
+        f"container {c.name}"
+        for c in docker_client.containers.list(all=True, filters={"label": verify.LABEL})
+        if str(c.attrs["Config"]["Image"]).startswith(f"{app}:")
+    ]
+    left += [f"image {tag}" for image in docker_client.images.list(name=app) for tag in image.tags]
+    left += [f"directory {p}" for p in temp.glob("gostarter-serve-*/verify-*")]
+    return left
+
+
+def until_nothing_left(docker_client: Any, app: str, temp: Path, seconds: float) -> None:
+    """Wait up to `seconds` for a verification of `app` to have left nothing; fail naming what is left."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while left := verification_leftovers(docker_client, app, temp):
+        assert time.monotonic() < deadline, f"left after {seconds} s: {left}"
+        time.sleep(0.1)

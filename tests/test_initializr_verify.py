@@ -8,98 +8,27 @@ from __future__ import annotations
 
 import hashlib
 import signal
-import time
 import tomllib
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 
-from generator import verify
-from tests.helpers import commit_all, copy_template, http, post_stream, serve, sse_events, wait_served
+from tests.helpers import (
+    Served,
+    app_name,
+    commit_all,
+    copy_template,
+    http,
+    initializr,
+    post_stream,
+    sse_events,
+    until_nothing_left,
+)
 
 pytestmark = pytest.mark.docker
 PHASES = ["render", "build", "start", "first response", "healthy", "stop"]
-
-
-@pytest.fixture
-def preset(images: dict[str, str], tmp_path: Path) -> Path:
-    """A preset pointing the template at the stand-in images, as an air-gapped organisation would."""
-    path = tmp_path / "preset.toml"
-    builder, runtime = images["builder"], images["distroless-static"]
-    path.write_text(f'[defaults]\nbuilder_image = "{builder}"\nruntime_image = "{runtime}"\n')
-    return path
-
-
-@pytest.fixture
-def slow_fork(tmp_path: Path) -> Path:
-    """A template whose image build takes two minutes (a step no cache holds), so that a test
-    can only pass if the verification was really stopped."""
-    fork = copy_template(tmp_path / "slow-fork")
-    dockerfile = fork / "template" / "Dockerfile.jinja"
-    text = dockerfile.read_text()
-    build_stage = "AS build\n"
-    assert build_stage in text
-    slow = f"AS build\nRUN sleep 120 && echo {uuid.uuid4().hex}\n"
-    dockerfile.write_text(text.replace(build_stage, slow, 1))
-    commit_all(fork, "slow")
-    return fork
-
-
-class Server:
-    """A `gostarter serve --verify docker` process: its port, temp directory and process."""
-
-    def __init__(self, process: Any, base: str, temp: Path) -> None:
-        self.process, self.temp = process, temp
-        self.port = int(urlsplit(base).port or 0)
-
-
-@pytest.fixture
-def start(tmp_path: Path, preset: Path) -> Iterator[Callable[..., Server]]:
-    """Starts servers with extra options; each is stopped (exit 0 expected) afterwards."""
-    started: list[Server] = []
-
-    def _start(*args: str, template: Path | None = None) -> Server:
-        temp = tmp_path / f"temp-{len(started)}"
-        extra = ["--template", str(template)] if template else []
-        process, base = serve(temp, "--verify", "docker", "--preset", str(preset), *extra, *args)
-        wait_served(base, process)
-        server = Server(process, base, temp)
-        started.append(server)
-        return server
-
-    yield _start
-    for server in started:
-        if server.process.poll() is None:
-            server.process.terminate()
-            server.process.communicate(timeout=30)
-        server.process.kill()
-
-
-def _app() -> str:
-    return f"vfy{uuid.uuid4().hex[:8]}"
-
-
-def _left(docker_client: Any, app: str, temp: Path) -> list[str]:
-    """Whatever a verification of `app` left: containers, images tags, job directories."""
-    left = [
-        f"container {c.name}"
-        for c in docker_client.containers.list(all=True, filters={"label": verify.LABEL})
-        if str(c.attrs["Config"]["Image"]).startswith(f"{app}:")
-    ]
-    left += [f"image {tag}" for image in docker_client.images.list(name=app) for tag in image.tags]
-    left += [f"directory {p}" for p in temp.glob("gostarter-serve-*/verify-*")]
-    return left
-
-
-def _until_nothing_left(docker_client: Any, app: str, temp: Path, seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while left := _left(docker_client, app, temp):
-        assert time.monotonic() < deadline, f"left after {seconds} s: {left}"
-        time.sleep(0.1)
 
 
 def _until_phase(events: Iterator[tuple[str, dict[str, Any]]], name: str) -> None:
@@ -111,12 +40,12 @@ def _until_phase(events: Iterator[tuple[str, dict[str, Any]]], name: str) -> Non
 
 
 def test_the_stream_shows_each_phase_in_order_then_the_result_and_report(
-    docker_client: Any, start: Callable[..., Server]
+    docker_client: Any, verifying_server: Callable[..., Served]
 ) -> None:
     """Good answers: render, build (with its log lines), start, first response, healthy, stop, each
     with its elapsed time, then a pass with the figures and a TOML report; nothing is left, not even
     the run's own image tag, and no APP:dev."""
-    server, app = start(), _app()
+    server, app = verifying_server(), app_name()
     response = post_stream(server.port, "/api/verify", f"app_name={app}&port=9090")
     assert response.status == 200
     assert response.getheader("Content-Type").startswith("text/event-stream")
@@ -134,18 +63,18 @@ def test_the_stream_shows_each_phase_in_order_then_the_result_and_report(
     report = tomllib.loads(result["report"])
     assert report["result"] == "passed" and report["mode"] == "docker" and report["project"] == app
     assert str(server.temp) not in result["report"]  # the server's paths are its own
-    _until_nothing_left(docker_client, app, server.temp, 0)
+    until_nothing_left(docker_client, app, server.temp, 0)
 
 
 def test_a_fork_whose_main_go_does_not_compile_shows_the_compilers_line(
-    docker_client: Any, start: Callable[..., Server], tmp_path: Path
+    docker_client: Any, verifying_server: Callable[..., Served], tmp_path: Path
 ) -> None:
     """A template whose main.go does not compile: the stream ends failed, naming main.go's line."""
     fork = copy_template(tmp_path / "fork")
     main_go = fork / "template" / "main.go.jinja"
     main_go.write_text(main_go.read_text() + "\nfunc broken() string { return undefinedThing }\n")
     commit_all(fork, "broken")
-    server, app = start(template=fork), _app()
+    server, app = verifying_server(template=fork), app_name()
     response = post_stream(server.port, "/api/verify", f"app_name={app}")
     *_, (event, result) = sse_events(response)
     response.connection.close()
@@ -153,29 +82,33 @@ def test_a_fork_whose_main_go_does_not_compile_shows_the_compilers_line(
     assert "main.go:" in result["reason"] and "undefinedThing" in result["reason"], result["reason"]
     assert "undefinedThing" in result["log_tail"]
     assert "report" not in result
-    _until_nothing_left(docker_client, app, server.temp, 0)
+    until_nothing_left(docker_client, app, server.temp, 0)
 
 
 def test_a_client_that_disconnects_mid_build_leaves_nothing_within_5_s(
-    docker_client: Any, start: Callable[..., Server], slow_fork: Path
+    docker_client: Any, verifying_server: Callable[..., Served], slow_fork: Path
 ) -> None:
     """Closing the stream during the build stops the build client and removes the container, the
     run's image tag and the job's temporary directory within 5 s; the server keeps serving."""
-    server, app = start(template=slow_fork), _app()
+    server, app = verifying_server(template=slow_fork), app_name()
     response = post_stream(server.port, "/api/verify", f"app_name={app}")
     _until_phase(sse_events(response), "build")
     response.connection.sock.close()
     response.connection.close()
-    _until_nothing_left(docker_client, app, server.temp, 5)
+    until_nothing_left(docker_client, app, server.temp, 5)
     assert http(server.port, "GET", "/readyz")[0] == 200
 
 
 def test_beyond_the_slots_and_the_queue_is_503_with_retry_after(
-    docker_client: Any, start: Callable[..., Server]
+    docker_client: Any, verifying_server: Callable[..., Served]
 ) -> None:
     """One slot and a queue of one: a third verification at once is refused with 503, Retry-After
     and a JSON message saying how busy the server is; the second waits its turn and passes."""
-    server, first_app, second_app = start("--max-verifications", "1", "--verify-queue", "1"), _app(), _app()
+    server, first_app, second_app = (
+        verifying_server("--max-verifications", "1", "--verify-queue", "1"),
+        app_name(),
+        app_name(),
+    )
     first = post_stream(server.port, "/api/verify", f"app_name={first_app}")
     first_events = sse_events(first)
     _until_phase(first_events, "build")
@@ -184,7 +117,7 @@ def test_beyond_the_slots_and_the_queue_is_503_with_retry_after(
     event, queued = next(second_events)
     assert (event, queued["ahead"], queued["running"]) == ("queued", 1, 1)
     status, headers, body = http(
-        server.port, "POST", "/api/verify", f"app_name={_app()}".encode(),
+        server.port, "POST", "/api/verify", f"app_name={app_name()}".encode(),
         **{"Content-Type": "application/x-www-form-urlencoded"},
     )  # fmt: skip
     assert status == 503, body
@@ -195,29 +128,29 @@ def test_beyond_the_slots_and_the_queue_is_503_with_retry_after(
         done.connection.close()
         assert event == "result" and result["result"] == "passed", result
     for app in (first_app, second_app):
-        _until_nothing_left(docker_client, app, server.temp, 0)
+        until_nothing_left(docker_client, app, server.temp, 0)
 
 
 def test_the_deadline_stops_a_verification_and_fails_it(
-    docker_client: Any, start: Callable[..., Server], slow_fork: Path
+    docker_client: Any, verifying_server: Callable[..., Served], slow_fork: Path
 ) -> None:
     """--verify-timeout 3 with a two-minute build: the verification is stopped, the result says
     why, and nothing is left."""
-    server, app = start("--verify-timeout", "3", template=slow_fork), _app()
+    server, app = verifying_server("--verify-timeout", "3", template=slow_fork), app_name()
     response = post_stream(server.port, "/api/verify", f"app_name={app}")
     *_, (event, result) = sse_events(response)
     response.connection.close()
     assert event == "result" and result["result"] == "failed"
     assert "longer than 3 s" in result["reason"]
-    _until_nothing_left(docker_client, app, server.temp, 5)
+    until_nothing_left(docker_client, app, server.temp, 5)
 
 
 def test_sigterm_cancels_running_verifications_and_exits_0(
-    docker_client: Any, start: Callable[..., Server], slow_fork: Path
+    docker_client: Any, verifying_server: Callable[..., Served], slow_fork: Path
 ) -> None:
     """SIGTERM with a verification in its build: the stream ends 'cancelled', the server exits 0
     within the drain, and no container, image tag or temporary file is left."""
-    server, app = start(template=slow_fork), _app()
+    server, app = verifying_server(template=slow_fork), app_name()
     response = post_stream(server.port, "/api/verify", f"app_name={app}")
     events = sse_events(response)
     _until_phase(events, "build")
@@ -229,15 +162,32 @@ def test_sigterm_cancels_running_verifications_and_exits_0(
     assert server.process.returncode == 0, err
     assert "Traceback" not in err
     assert not list(server.temp.iterdir())
-    _until_nothing_left(docker_client, app, server.temp, 0)
+    until_nothing_left(docker_client, app, server.temp, 0)
 
 
-def test_two_replicas_give_identical_archives(start: Callable[..., Server]) -> None:
+def test_two_replicas_give_identical_archives(verifying_server: Callable[..., Served]) -> None:
     """Two server processes behind one client, requests alternating: the same bytes every time."""
-    replicas = [start(), start()]
+    replicas = [verifying_server(), verifying_server()]
     digests = []
     for turn in range(6):
         status, headers, body = http(replicas[turn % 2].port, "GET", "/starter.zip?app_name=replicated")
         assert status == 200
         digests.append((hashlib.sha256(body).hexdigest(), headers["etag"]))
     assert len(set(digests)) == 1, digests
+
+
+def test_verification_is_off_by_default_and_the_page_has_no_verify_control(web: Any) -> None:
+    """Without --verify docker: /api/verify is 404 in the API's JSON shape, and no Verify control."""
+    response = web.post("/api/verify", data={"app_name": "payments"})
+    assert response.status_code == 404
+    assert "verify docker" in response.json()["message"]
+    assert 'data-action="verify"' not in web.get("/", headers={"Accept": "text/html"}).text
+
+
+def test_a_refused_answer_is_400_before_anything_runs(tmp_path: Path) -> None:
+    """With verification on, answers are judged first: a refused one is 400 naming the field."""
+    with initializr(tmp_path / "temp", verify="docker") as client:
+        response = client.post("/api/verify", data={"app_name": "Pay_ments"})
+        assert response.status_code == 400
+        assert response.json()["field"] == "app_name"
+        assert 'data-action="verify"' in client.get("/", headers={"Accept": "text/html"}).text
