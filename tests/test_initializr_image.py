@@ -5,15 +5,30 @@ for /tmp), it serves the page and the archives, reports healthy, and stops clean
 from __future__ import annotations
 
 import io
+import os
+import shutil
 import time
 import uuid
 import zipfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.helpers import INITIALIZR, SlowUpload, build_initializr_image, http, run
+from generator import verify
+from tests.helpers import (
+    INITIALIZR,
+    SlowUpload,
+    app_name,
+    build_initializr_image,
+    free_port,
+    http,
+    post_stream,
+    run,
+    sse_events,
+    until_nothing_left,
+)
 
 LABEL = "dev.gostarter.test.initializr"
 HARDENED = {"read_only": True, "cap_drop": ["ALL"], "security_opt": ["no-new-privileges"]}
@@ -134,3 +149,62 @@ def test_readyz_flips_on_sigterm_while_a_slow_request_completes(container: Any) 
     assert status == 200, body
     assert "draining/main.go" in zipfile.ZipFile(io.BytesIO(body)).namelist()
     assert container.wait(timeout=30)["StatusCode"] == 0, container.logs().decode()
+
+
+@pytest.mark.docker
+def test_with_an_engine_and_a_docker_client_the_container_verifies_before_download(
+    docker_client: Any, initializr_image: str, standin_preset: Path, tmp_path: Path
+) -> None:
+    """The image extended with a docker client (README: "Verification inside the container"), given
+    an engine (here the host's socket, with the host's network so that the published port is on
+    its loopback), streams a passed verification; nothing is left on the engine."""
+    client = verify.find_build_command().client  # one that builds with BuildKit, as on the host
+    context = tmp_path / "verifying-image"
+    context.mkdir()
+    shutil.copy(client, context / "docker")
+    (context / "Dockerfile").write_text(f"FROM {initializr_image}\nCOPY docker /usr/local/bin/docker\n")
+    tag = f"{initializr_image}-verifying"
+    docker_client.images.build(path=str(context), tag=tag, rm=True)
+    port, app = free_port(), app_name()
+    socket = "/var/run/docker.sock"
+    started = docker_client.containers.run(
+        tag,
+        ["serve", "--host", "127.0.0.1", "--port", str(port), "--verify", "docker"],
+        detach=True,
+        labels={LABEL: "1"},
+        network_mode="host",
+        environment={"GOSTARTER_PRESET": "/etc/gostarter/preset.toml", "DOCKER_HOST": f"unix://{socket}"},
+        volumes={
+            socket: {"bind": socket, "mode": "rw"},
+            str(standin_preset): {"bind": "/etc/gostarter/preset.toml", "mode": "ro"},
+        },
+        group_add=[str(os.stat(socket).st_gid)],
+        tmpfs=TMPFS,
+        **HARDENED,
+    )
+    try:
+        _wait_healthy_on(port, started)
+        response = post_stream(port, "/api/verify", f"app_name={app}")
+        events = list(sse_events(response))
+        response.connection.close()
+        names = [data["name"] for event, data in events if event == "phase"]
+        assert names == ["render", "build", "start", "first response", "healthy", "stop"], events[-1]
+        assert events[-1][0] == "result" and events[-1][1]["result"] == "passed", events[-1]
+        until_nothing_left(docker_client, app, tmp_path / "nowhere", 0)
+    finally:
+        started.remove(force=True)
+        docker_client.images.remove(tag, force=True)
+
+
+def _wait_healthy_on(port: int, container: Any, seconds: float = 90) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if http(port, "GET", "/healthz")[0] == 200:
+                return
+        except OSError:
+            pass
+        container.reload()
+        assert container.status in {"created", "running"}, container.logs().decode()
+        time.sleep(0.3)
+    raise AssertionError(f"no answer in {seconds} s: {container.logs().decode()}")

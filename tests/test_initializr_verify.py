@@ -145,19 +145,23 @@ def test_the_deadline_stops_a_verification_and_fails_it(
     until_nothing_left(docker_client, app, server.temp, 5)
 
 
-def test_sigterm_cancels_running_verifications_and_exits_0(
+def test_sigterm_cancels_running_and_queued_verifications_and_exits_0(
     docker_client: Any, verifying_server: Callable[..., Served], slow_fork: Path
 ) -> None:
-    """SIGTERM with a verification in its build: the stream ends 'cancelled', the server exits 0
-    within the drain, and no container, image tag or temporary file is left."""
-    server, app = verifying_server(template=slow_fork), app_name()
-    response = post_stream(server.port, "/api/verify", f"app_name={app}")
-    events = sse_events(response)
-    _until_phase(events, "build")
+    """SIGTERM with one verification in its build and one queued: both streams end 'cancelled', the
+    server exits 0 within the drain, and no container, image tag or temporary file is left."""
+    server, app, queued_app = verifying_server(template=slow_fork), app_name(), app_name()
+    running = post_stream(server.port, "/api/verify", f"app_name={app}")
+    running_events = sse_events(running)
+    _until_phase(running_events, "build")
+    queued = post_stream(server.port, "/api/verify", f"app_name={queued_app}")
+    queued_events = sse_events(queued)
+    assert next(queued_events)[0] == "queued"
     server.process.send_signal(signal.SIGTERM)
-    *_, (event, result) = events
-    response.connection.close()
-    assert event == "result" and result["result"] == "cancelled", result
+    for response, events in ((running, running_events), (queued, queued_events)):
+        *_, (event, result) = events
+        response.connection.close()
+        assert event == "result" and result["result"] == "cancelled", result
     _, err = server.process.communicate(timeout=30)
     assert server.process.returncode == 0, err
     assert "Traceback" not in err

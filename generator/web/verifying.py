@@ -69,15 +69,24 @@ class Verifications:
         self.waiting += 1
         return max(0, ahead - self.running_limit + 1) if ahead >= self.running_limit else 0
 
-    @contextlib.asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
-        """Leave the queue for a slot (admitted first), and hold it; cancelled while waiting, the
-        place in the queue is given up."""
+    async def wait_turn(self, drain: Drain) -> bool:
+        """Leave the queue for a slot (admitted first): True holding it (give it back with
+        `holding`), False when the server began to stop first."""
         try:
-            await self._slots.acquire()
+            while not drain.stopping:
+                try:
+                    await asyncio.wait_for(self._slots.acquire(), POLL_SECONDS)
+                except TimeoutError:
+                    continue
+                self.running += 1
+                return True
+            return False
         finally:
             self.waiting -= 1
-        self.running += 1
+
+    @contextlib.asynccontextmanager
+    async def holding(self) -> AsyncIterator[None]:
+        """Hold the slot `wait_turn` gave, and give it back on the way out."""
         began = asyncio.get_running_loop().time()
         try:
             yield
@@ -158,7 +167,10 @@ async def stream(
     except BaseException:
         verifications.leave()
         raise
-    async with verifications.slot():
+    if not await verifications.wait_turn(drain):
+        yield sse(*_ended("cancelled", "the server is stopping"))
+        return
+    async with verifications.holding():
         job_dir = Path(tempfile.mkdtemp(prefix="verify-", dir=work))
         log = job_dir / "verifier.log"
         process = None
