@@ -19,6 +19,8 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
+import urllib.request
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -27,7 +29,6 @@ from typing import Any
 
 import docker
 
-from bench.web import _get, _left_in
 from generator import verify
 
 VERIFY_TARGETS: dict[str, tuple[str, str, float]] = {
@@ -63,6 +64,23 @@ class VerifyFigures:
 
     def as_dict(self) -> dict[str, Any]:
         return {"web_verify": asdict(self), "web_verify_targets_met": self.targets_met()}
+
+
+def _get(base: str, answers: dict[str, str]) -> tuple[float, bool]:
+    """One zip download: seconds taken, and whether it was a zip."""
+    started = time.perf_counter()
+    try:
+        url = f"{base}/starter.zip?{urllib.parse.urlencode(answers)}"
+        with urllib.request.urlopen(url, timeout=120) as response:
+            ok = response.status == 200 and response.read()[:2] == b"PK"
+    except OSError:
+        ok = False
+    return time.perf_counter() - started, ok
+
+
+def _left_in(temp: Path) -> int:
+    """Entries in the server's temporary directory besides its prepared template tree."""
+    return sum(1 for serve in temp.iterdir() for entry in serve.iterdir() if entry.name != "tree")
 
 
 def _cli(work: Path, app: str, images: dict[str, str]) -> float:
