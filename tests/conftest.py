@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from tests.helpers import (
     CHROMIUM,
     CHROMIUM_ARGS,
     IN_CI,
+    Served,
     commit_all,
     copy_template,
     go_env,
@@ -60,6 +62,12 @@ def docker_client() -> Any:
 def images(docker_client: Any) -> dict[str, str]:
     """Stand-in base images, built locally: {"builder": ..., "distroless-static": ..., ...}."""
     return standin.ensure_all(docker_client)
+
+
+@pytest.fixture(scope="session")
+def python_image(docker_client: Any) -> str:
+    """The stand-in for the official slim Python image (debootstrap's python3, cached outside the clone)."""
+    return standin.ensure_python(docker_client)
 
 
 @pytest.fixture
@@ -163,3 +171,49 @@ def hung_engine(tmp_path: Path) -> Iterator[EngineProxy]:
     proxy.open()
     yield proxy
     proxy.cut()
+
+
+@pytest.fixture
+def standin_preset(images: dict[str, str], tmp_path: Path) -> Path:
+    """A preset pointing the template at the stand-in images, as an air-gapped organisation would."""
+    path = tmp_path / "preset.toml"
+    builder, runtime = images["builder"], images["distroless-static"]
+    path.write_text(f'[defaults]\nbuilder_image = "{builder}"\nruntime_image = "{runtime}"\n')
+    return path
+
+
+@pytest.fixture
+def slow_fork(tmp_path: Path) -> Path:
+    """A template whose image build takes two minutes (a step no cache holds), so that a test
+    can only pass if the verification was really stopped."""
+    fork = copy_template(tmp_path / "slow-fork")
+    dockerfile = fork / "template" / "Dockerfile.jinja"
+    text = dockerfile.read_text()
+    assert "AS build\n" in text
+    dockerfile.write_text(
+        text.replace("AS build\n", f"AS build\nRUN sleep 120 && echo {uuid.uuid4().hex}\n", 1)
+    )
+    commit_all(fork, "slow")
+    return fork
+
+
+@pytest.fixture
+def verifying_server(tmp_path: Path, standin_preset: Path) -> Iterator[Callable[..., Served]]:
+    """Starts `gostarter serve --verify docker` processes (with the stand-in preset and extra options,
+    or another template); each one still running afterwards is stopped."""
+    started: list[Served] = []
+
+    def start(*args: str, template: Path | None = None) -> Served:
+        temp = tmp_path / f"temp-{len(started)}"
+        extra = ["--template", str(template)] if template else []
+        process, base = serve(temp, "--verify", "docker", "--preset", str(standin_preset), *extra, *args)
+        wait_served(base, process)
+        started.append(Served(process, base, temp))
+        return started[-1]
+
+    yield start
+    for server in started:
+        if server.process.poll() is None:
+            server.process.terminate()
+            server.process.communicate(timeout=30)
+        server.process.kill()

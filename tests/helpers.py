@@ -376,3 +376,134 @@ def _spec_problems(spec: dict[str, Any]) -> list[str]:
     if not _owner_reference(spec.get("owner")):
         problems.append(f"spec.owner {spec.get('owner')!r} is not a reference to a group or user")
     return problems
+
+
+INITIALIZR = ROOT / "deploy" / "initializr"
+
+
+def build_initializr_image(base: str, tag: str, work: Path) -> None:
+    """The initializr's image on `base`, as its README says: wheels.sh, then docker build."""
+    wheels = work / "wheels"
+    done = run([str(INITIALIZR / "wheels.sh"), str(wheels)], env={**os.environ, "PYTHON": sys.executable})
+    assert done.returncode == 0, done.stderr
+    shutil.copy(INITIALIZR / ".dockerignore", work / ".dockerignore")
+    build = verify.find_build_command()  # the BuildKit client verification builds with
+    argv = [
+        *build.argv, "-q", "-t", tag, "-f", str(INITIALIZR / "Dockerfile"),
+        "--build-arg", f"PYTHON_IMAGE={base}", "--build-arg", "VERSION=test",
+        str(work),
+    ]  # fmt: skip
+    built = run(argv, env={**os.environ, **dict(build.env)})
+    assert built.returncode == 0, built.stdout + built.stderr
+
+
+def http(
+    port: int, method: str, path: str, body: bytes = b"", **headers: str
+) -> tuple[int, dict[str, str], bytes]:
+    """One request to 127.0.0.1:`port`: status, headers (lower-case names), body."""
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.request(method, path, body=body or None, headers=headers)
+        response = conn.getresponse()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+    finally:
+        conn.close()
+
+
+class SlowUpload:
+    """A POST whose form body arrives in two halves, so that the request is in flight for as long
+    as the test likes: `start()` sends the headers and the first half, `finish()` the rest and
+    returns (status, headers, body)."""
+
+    def __init__(self, port: int, path: str, form: str) -> None:
+        import http.client
+
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        self.path, self.body = path, form.encode()
+
+    def start(self) -> None:
+        self.conn.putrequest("POST", self.path)
+        self.conn.putheader("Content-Type", "application/x-www-form-urlencoded")
+        self.conn.putheader("Content-Length", str(len(self.body)))
+        self.conn.endheaders()
+        self.conn.send(self.body[: len(self.body) // 2])
+
+    def finish(self) -> tuple[int, dict[str, str], bytes]:
+        try:
+            self.conn.send(self.body[len(self.body) // 2 :])
+            response = self.conn.getresponse()
+            return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+        finally:
+            self.conn.close()
+
+
+def post_stream(port: int, path: str, form: str) -> Any:
+    """POST a form and return the open response (an http.client.HTTPResponse), for streams."""
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
+    conn.request("POST", path, body=form, headers={"Content-Type": "application/x-www-form-urlencoded"})
+    response = conn.getresponse()
+    response.connection = conn  # closed by whoever is done with the stream
+    return response
+
+
+def sse_events(response: Any) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The server-sent events of a response, as (event, data) pairs, as they arrive."""
+    import json
+
+    event, data = "message", ""
+    while True:
+        raw = response.readline()
+        if not raw:
+            return
+        line = raw.decode().rstrip("\r\n")
+        if not line:
+            if data:
+                yield event, json.loads(data)
+            event, data = "message", ""
+        elif line.startswith("event: "):
+            event = line[len("event: ") :]
+        elif line.startswith("data: "):
+            data += line[len("data: ") :]
+
+
+class Served:
+    """A `gostarter serve` process started by a fixture: the process, its port, its temp directory."""
+
+    def __init__(self, process: subprocess.Popen[str], base: str, temp: Path) -> None:
+        from urllib.parse import urlsplit
+
+        self.process, self.base, self.temp = process, base, temp
+        self.port = int(urlsplit(base).port or 0)
+
+
+def app_name() -> str:
+    """A service name of this test's own, so that its images and containers can be told apart."""
+    import uuid
+
+    return f"vfy{uuid.uuid4().hex[:8]}"
+
+
+def verification_leftovers(docker_client: Any, app: str, temp: Path) -> list[str]:
+    """Whatever a served verification of `app` left: containers, image tags, job directories."""
+    left = [
+        f"container {c.name}"
+        for c in docker_client.containers.list(all=True, filters={"label": verify.LABEL})
+        if str(c.attrs["Config"]["Image"]).startswith(f"{app}:")
+    ]
+    left += [f"image {tag}" for image in docker_client.images.list(name=app) for tag in image.tags]
+    left += [f"directory {p}" for p in temp.glob("gostarter-serve-*/verify-*")]
+    return left
+
+
+def until_nothing_left(docker_client: Any, app: str, temp: Path, seconds: float) -> None:
+    """Wait up to `seconds` for a verification of `app` to have left nothing; fail naming what is left."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while left := verification_leftovers(docker_client, app, temp):
+        assert time.monotonic() < deadline, f"left after {seconds} s: {left}"
+        time.sleep(0.1)

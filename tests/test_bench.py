@@ -50,3 +50,21 @@ def test_the_web_benchmark_runs_without_an_engine_and_writes_real_figures(tmp_pa
     assert web["errors"] == 0 and web["temp_entries_left"] == 0 and web["requests"] >= 30
     assert 0 < web["cached_median_seconds"] < web["zip_median_seconds"] < 30
     assert web["concurrent_per_second"] > 0 and web["concurrent_p99_seconds"] > 0
+
+
+@pytest.mark.docker
+def test_the_verify_benchmark_runs_and_writes_real_figures(tmp_path: Path, images: dict[str, str]) -> None:
+    """`python -m bench --web-verify` with tiny counts: real verifications through a real server."""
+    out = tmp_path / "verify.toml"
+    done = run(
+        [sys.executable, "-m", "bench", "--web-verify", "--repeat", "1", "--verifications", "3",
+         "--toml", str(out), "--builder-image", images["builder"],
+         "--runtime-image", images["distroless-static"]],
+        ROOT,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    figures = tomllib.loads(out.read_text())["web_verify"]
+    assert figures["cli_median_seconds"] > 0 and figures["web_median_seconds"] > 0
+    assert figures["verifications"] == 3 and figures["cancelled"] == 1 and figures["passed"] == 2
+    assert figures["containers_left"] == figures["images_left"] == figures["temp_entries_left"] == 0
+    assert figures["zip_p99_alone_seconds"] > 0 and figures["zip_p99_during_seconds"] > 0

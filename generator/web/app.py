@@ -30,7 +30,8 @@ from generator import render
 from generator.errors import GostarterError
 from generator.presets import Preset
 from generator.template import Template
-from generator.web import describe, jobs, views
+from generator.web import describe, jobs, verifying, views
+from generator.web.drain import Drain, InFlight
 from generator.web.fields import Field, from_questions
 from generator.web.guard import Guard, SecurityHeaders
 from generator.web.prepare import Prepared, prepare
@@ -48,6 +49,14 @@ class Settings:
     cache_entries: int = 64  # archives kept in memory, keyed by format and answers
     max_request_bytes: int = 16 * 1024  # a longer query is 414, a longer body 413
     job_seconds: float = 120.0  # a render that takes longer is answered 503
+    # Verified before download (`--verify docker`): at most `max_verifications` at once, `verify_queue`
+    # more waiting (beyond them 503 with Retry-After), each stopped after `verify_timeout` seconds.
+    verify: str = "none"
+    max_verifications: int = 1
+    verify_queue: int = 4
+    verify_timeout: float = 300.0
+    # After SIGTERM: /readyz fails at once, and in-flight requests get this long to finish.
+    drain_seconds: float = 10.0
     temp_root: Path | None = None  # where the server's one temporary directory goes (default: $TMPDIR)
     # Called once the template is prepared (the `serve` command says where it serves).
     on_ready: Callable[[Prepared], None] | None = None
@@ -120,16 +129,20 @@ def create_app(settings: Settings) -> Starlette:
         Route("/starter.tgz", views.starter, methods=["GET", "POST"]),  # the project, as a gzipped tar
         Route("/api/validate", views.validate, methods=["GET", "POST"]),  # Copier's validators' verdict
         Route("/api/preview", views.preview, methods=["GET", "POST"]),  # the files, before download
+        Route("/api/verify", views.verify, methods=["POST"]),  # a verification's events, streamed
         Route("/metadata", views.metadata, methods=["GET"]),  # the questions as JSON
         Route("/openapi.json", views.openapi, methods=["GET"]),  # this API, generated from copier.yml
-        Route("/healthz", views.healthz, methods=["GET"]),  # for probes
+        Route("/healthz", views.healthz, methods=["GET"]),  # liveness: the process answers
+        Route("/readyz", views.readyz, methods=["GET"]),  # readiness: 503 from SIGTERM on
         Mount("/static", StaticFiles(packages=[("generator.web", "static")]), name="static"),
     ]
+    drain = Drain()
     app = Starlette(
         routes=routes,
         lifespan=_lifespan,
         middleware=[
             Middleware(SecurityHeaders),
+            Middleware(InFlight, drain=drain),
             Middleware(Guard, limit=settings.max_request_bytes),
         ],
         exception_handlers={
@@ -140,5 +153,9 @@ def create_app(settings: Settings) -> Starlette:
         },
     )
     app.state.settings = settings
+    app.state.drain = drain
+    app.state.verifications = verifying.Verifications(
+        settings.max_verifications, settings.verify_queue, settings.verify_timeout
+    )
     app.state.templates = _templates()
     return app

@@ -47,6 +47,43 @@ def add_parser(commands: Any) -> None:
         "`gostarter update` and Renovate can update them (default: $GOSTARTER_TEMPLATE_URL, "
         "the package's Template URL, or --template when it is a git URL)",
     )
+    serve.add_argument(
+        "--verify",
+        choices=("docker", "none"),
+        default="none",
+        help="docker: the page offers Verify, which builds the project's image and smoke-tests its "
+        "container on this server's Docker engine before download (POST /api/verify); none: off "
+        "(default)",
+    )
+    serve.add_argument(
+        "--max-verifications",
+        type=int,
+        default=1,
+        metavar="N",
+        help="verifications running at once (default: 1)",
+    )
+    serve.add_argument(
+        "--verify-queue",
+        type=int,
+        default=4,
+        metavar="N",
+        help="verifications waiting for a slot; beyond them 503 with Retry-After (default: 4)",
+    )
+    serve.add_argument(
+        "--verify-timeout",
+        type=float,
+        default=300.0,
+        metavar="SECONDS",
+        help="a verification still running after this long is stopped and fails (default: 300)",
+    )
+    serve.add_argument(
+        "--drain-seconds",
+        type=float,
+        default=10.0,
+        metavar="N",
+        help="after SIGTERM, /readyz answers 503 at once and requests in flight get up to N seconds "
+        "to finish before the server stops (default: 10; 0 stops at once)",
+    )
     serve.set_defaults(handler=run)
 
 
@@ -68,12 +105,22 @@ def run(args: argparse.Namespace) -> int:
 
     if not 0 <= args.port <= 65535:
         raise UsageError(f"--port {args.port} is not between 0 and 65535")
+    if args.max_verifications < 1 or args.verify_queue < 0 or args.verify_timeout <= 0:
+        raise UsageError("--max-verifications must be at least 1, --verify-queue at least 0, "
+                         "--verify-timeout more than 0")  # fmt: skip
+    if not 0 <= args.drain_seconds <= 3600:
+        raise UsageError(f"--drain-seconds {args.drain_seconds:g} is not between 0 and 3600")
     preset = presets.find(Path(args.preset) if args.preset else None)
     template = Template.resolve(args.template or (preset.template if preset else None))
     settings = server.Settings(
         template=template,
         preset=preset,
         template_url=args.template_url,
+        drain_seconds=args.drain_seconds,
+        verify=args.verify,
+        max_verifications=args.max_verifications,
+        verify_queue=args.verify_queue,
+        verify_timeout=args.verify_timeout,
         on_ready=_say_ready(args.host, args.port),
     )
     server.serve(settings, args.host, args.port)

@@ -64,7 +64,7 @@ def warm_up() -> int:
 
 
 @contextmanager
-def _rendered(job: Job, data: Mapping[str, Any]) -> Iterator[Path]:
+def rendered(job: Job, data: Mapping[str, Any]) -> Iterator[Path]:
     with tempfile.TemporaryDirectory(prefix="job-") as tmp:
         answers = render.Answers(data=dict(data), preset=dict(job.preset), preset_source=job.preset_source)
         project = render.render(Template(str(job.prepared.tree)), Path(tmp) / "project", answers=answers)
@@ -74,7 +74,7 @@ def _rendered(job: Job, data: Mapping[str, Any]) -> Iterator[Path]:
 
 def build(job: Job, data: Mapping[str, Any], kind: str) -> tuple[str, bytes]:
     """Render `data` and pack it: (app_name, the archive's bytes)."""
-    with _rendered(job, data) as project:
+    with rendered(job, data) as project:
         app = str(read_answers(project)["app_name"])
         return app, archive.pack(project, app, kind)
 
@@ -82,7 +82,7 @@ def build(job: Job, data: Mapping[str, Any], kind: str) -> tuple[str, bytes]:
 def preview(job: Job, data: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Every file `data` renders: path, mode, size and its text (None for binary or large files)."""
     files = []
-    with _rendered(job, data) as project:
+    with rendered(job, data) as project:
         for path in sorted(p for p in project.rglob("*") if p.is_file()):
             raw = path.read_bytes()
             try:

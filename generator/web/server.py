@@ -10,6 +10,7 @@ import uvicorn
 
 from generator.errors import GostarterError, UsageError
 from generator.web.app import Settings, create_app
+from generator.web.drain import Drain
 
 __all__ = ["Settings", "serve"]
 
@@ -20,7 +21,7 @@ def serve(settings: Settings, host: str, port: int) -> None:
     config = uvicorn.Config(
         app, host=host, port=port, lifespan="on", log_level="warning", timeout_graceful_shutdown=5
     )
-    server = _Server(config)
+    server = _Server(config, app.state.drain, settings.drain_seconds)
     quiet = _QuietStartupFailure(app)
     logging.getLogger("uvicorn.error").addFilter(quiet)
     try:
@@ -37,11 +38,24 @@ def serve(settings: Settings, host: str, port: int) -> None:
 
 
 class _Server(uvicorn.Server):
-    """uvicorn's server, except that stopping on SIGINT or SIGTERM is the normal way out (exit 0)."""
+    """uvicorn's server, except that stopping on SIGINT or SIGTERM is the normal way out (exit 0),
+    after a drain: the first signal makes /readyz fail while the server keeps listening, and the
+    server stops once no request is in flight or the drain deadline has passed; a second signal
+    stops it at once."""
+
+    def __init__(self, config: uvicorn.Config, drain: Drain, drain_seconds: float) -> None:
+        super().__init__(config)
+        self.drain, self.drain_seconds = drain, drain_seconds
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if not self.drain.stopping and self.drain_seconds > 0:
+            self.drain.begin(self.drain_seconds)
+            return
         super().handle_exit(sig, frame)
         self._captured_signals.clear()  # else uvicorn raises the signal again once it has stopped
+
+    async def on_tick(self, counter: int) -> bool:
+        return self.drain.done or await super().on_tick(counter)
 
 
 class _QuietStartupFailure(logging.Filter):

@@ -13,7 +13,7 @@ import hashlib
 import json
 import logging
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from concurrent.futures.process import BrokenProcessPool
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING, Any
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 
 from generator.errors import GostarterError, InvalidAnswerError, UsageError
-from generator.web import archive, describe, jobs
+from generator.web import archive, describe, jobs, verifying
 from generator.web.fields import blame
 from generator.web.guard import error_body
 
@@ -162,6 +162,7 @@ async def _page(request: Request, headers: Mapping[str, str]) -> Response:
         "edited": sorted(given),
         "warnings": warnings,
         "prepared": state.prepared,
+        "verify": state.settings.verify != "none",
         "base": str(request.base_url).rstrip("/"),
     }
     page: Response = request.app.state.templates.TemplateResponse(
@@ -205,6 +206,40 @@ async def preview(request: Request) -> Response:
     return JSONResponse({"files": await _run(request, jobs.preview, given)})
 
 
+async def verify(request: Request) -> Response:
+    """A verification of the project these answers produce, as server-sent events (verifying.py):
+    validated first (400 as for a download), then admitted to a slot or the queue, else 503."""
+    state = _state(request)
+    if state.settings.verify == "none":
+        raise HTTPException(
+            404, "verification is switched off on this server (gostarter serve --verify docker)"
+        )
+    if request.app.state.drain.stopping:
+        raise HTTPException(503, "the server is stopping", headers={"Retry-After": "5"})
+    given, _ = await answers_of(request)
+    verdict = await _run(request, jobs.validate, given)
+    for field, message in verdict["errors"].items():
+        return _error(400, f"invalid {field}: {message}", field)
+    verifications: verifying.Verifications = request.app.state.verifications
+    try:
+        ahead = verifications.admit()
+    except verifying.Busy as busy:
+        return _error(
+            503, f"{busy}; try again in {busy.retry_after} s", headers={"Retry-After": str(busy.retry_after)}
+        )
+    work = state.prepared.tree.parent
+    events = verifying.stream(verifications, request.app.state.drain, state.job, given, work, ahead)
+    first = await anext(events)  # the place in the queue is now the stream's to give back
+
+    async def body() -> AsyncIterator[bytes]:
+        yield first
+        async for chunk in events:
+            yield chunk
+
+    headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+    return StreamingResponse(body(), media_type="text/event-stream", headers=headers)
+
+
 async def metadata(request: Request) -> Response:
     """The template's version and source, and its questions: name, type, help, default, choices."""
     state = _state(request)
@@ -223,6 +258,13 @@ async def openapi(request: Request) -> Response:
 
 async def healthz(request: Request) -> Response:
     return JSONResponse({"status": "ok", "template": _state(request).prepared.version})
+
+
+async def readyz(request: Request) -> Response:
+    """200 while the server takes new work; 503 from SIGTERM on, while in-flight requests drain."""
+    if request.app.state.drain.stopping:
+        return JSONResponse({"status": "stopping"}, status_code=503)
+    return JSONResponse({"status": "ready", "template": _state(request).prepared.version})
 
 
 # ---------------------------------------------------------------- errors

