@@ -725,7 +725,11 @@ def test_a_recorded_commit_must_be_a_git_ref(tracked: Path, commit: str) -> None
     assert_clean_error(done, 2, "_commit")
 
 
-@pytest.mark.parametrize("source", ["x" * 200_000, "/tmp/a\x00b", "/tmp/a\nb", "/tmp/a\u0085b", "  "])
+@pytest.mark.parametrize(
+    "source",
+    ["x" * 200_000, "/tmp/a\x00b", "/tmp/a\nb", "/tmp/a\u0085b", "  "],
+    ids=["200k", "nul", "newline", "c1-nel", "blank"],  # short ids: pytest puts the id in the environment
+)
 def test_a_recorded_source_is_bounded_and_plain(tracked: Path, source: str) -> None:
     """A huge `_src_path`, or one with a NUL or another control character, is one line, exit 2."""
     set_answers(tracked, _src_path=source)
@@ -967,6 +971,7 @@ def test_a_preset_is_read_only_when_it_is_a_small_regular_file(
         ("_src_path: /x\n" + "# padding\n" * 250_000, "larger than 1 MiB"),
         ("\xff\xfe", "not UTF-8"),
     ],
+    ids=["deep", "aliases", "over-1-mib", "not-utf-8"],
 )
 def test_an_answers_file_is_bounded(tracked: Path, content: str, needle: str) -> None:
     """Deep nesting, YAML aliases (a billion laughs), over 1 MiB, not UTF-8: one line, exit 2."""
