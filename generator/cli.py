@@ -2,20 +2,22 @@
 
 Every error a person can cause becomes one or two lines on stderr and an exit
 code from `errors.ExitCode`.
+
+Each handler imports what its command needs when it runs: `--help` and the
+parser import neither Copier nor the Docker SDK, `check` and `preset show`
+not the Docker SDK, `verify` not Copier (tests/test_startup.py holds this).
 """
 
 from __future__ import annotations
 
 import argparse
-import shutil
 import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from generator import __version__, lifecycle, presets, render, verify
-from generator.console import Progress
+from generator import presets
 from generator.errors import (
     ExitCode,
     GostarterError,
@@ -24,7 +26,10 @@ from generator.errors import (
     exit_codes_help,
     terminations_interrupt,
 )
-from generator.project import Settings, read_answers, recorded
+from generator.verify import MODES
+
+if TYPE_CHECKING:
+    from generator import lifecycle, verify
 
 EXIT_CODES = exit_codes_help()
 
@@ -61,10 +66,20 @@ def _shown(project: Path) -> Path:
 
 
 def _verify_and_report(
-    project: Path, args: argparse.Namespace, *, new: bool = False, shown_as: Path | None = None
+    project: Path,
+    args: argparse.Namespace,
+    *,
+    new: bool = False,
+    shown_as: Path | None = None,
+    preflight: verify.Preflight | None = None,
 ) -> verify.Result:
+    from generator import verify
+    from generator.console import Progress
+
     progress = Progress(quiet=args.quiet, verbose=args.verbose)
-    result = verify.verify(project, mode=args.verify, progress=progress, remove_image=args.rm_image)
+    result = verify.verify(
+        project, mode=args.verify, progress=progress, remove_image=args.rm_image, preflight=preflight
+    )
     if args.report:
         verify.write_report(result, Path(args.report))
     shown = str(_shown((shown_as or project).absolute()))
@@ -79,6 +94,8 @@ def _exit_code(result: verify.Result) -> ExitCode:
 def _next_steps(project: Path, result: verify.Result, args: argparse.Namespace) -> None:
     if args.quiet or result.failed:
         return
+    import shutil
+
     shown = _shown(project)
     docker_var = ""
     if result.docker and shutil.which("docker") != result.docker:
@@ -100,6 +117,8 @@ def _next_steps(project: Path, result: verify.Result, args: argparse.Namespace) 
 
 
 def cmd_new(args: argparse.Namespace) -> int:
+    from generator import render, verify
+
     preset = presets.find(Path(args.preset) if args.preset else None)
     template = render.Template.resolve(args.template or (preset.template if preset else None))
     answers = render.Answers(
@@ -114,10 +133,12 @@ def cmd_new(args: argparse.Namespace) -> int:
             hint="pass --defaults for a scripted run, with --data KEY=VALUE for each answer to set",
         )
     dest = Path(args.dest) if args.dest else None
-    project = render.render(template, dest, answers=answers, interactive=interactive, quiet=args.quiet)
-    if not args.quiet:
-        print(f"gostarter: generated {project}", file=sys.stderr)
-    result = _verify_and_report(project, args, new=True)
+    # The engine and the BuildKit client are looked up while Copier renders.
+    with verify.Preflight(args.verify) as preflight:
+        project = render.render(template, dest, answers=answers, interactive=interactive, quiet=args.quiet)
+        if not args.quiet:
+            print(f"gostarter: generated {project}", file=sys.stderr)
+        result = _verify_and_report(project, args, new=True, preflight=preflight)
     _next_steps(project, result, args)
     return _exit_code(result)
 
@@ -136,6 +157,9 @@ def _changes_table(drift: lifecycle.Drift) -> str:
 
 
 def cmd_update(args: argparse.Namespace) -> int:
+    from generator import lifecycle, render
+    from generator.project import Settings, read_answers, recorded
+
     project = Path(args.dir).resolve()
     if args.dry_run:
         return _update_dry_run(project, args)
@@ -180,6 +204,9 @@ def _say_defaults(after: dict[str, object], before: set[str], interactive: bool)
 
 def _update_dry_run(project: Path, args: argparse.Namespace) -> int:
     """The update on a throwaway copy, verified there; the project stays byte for byte as it was."""
+    from generator import lifecycle
+    from generator.project import recorded
+
     recorded(project)
     with lifecycle.throwaway_copy(project) as copy:
         drift = lifecycle.preview(project, copy, trust=args.trust)
@@ -197,6 +224,8 @@ def _update_dry_run(project: Path, args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    from generator import lifecycle
+
     drifts, failed = [], False
     for directory, drift in lifecycle.check_all([Path(d) for d in args.dirs or ["."]], trust=args.trust):
         if isinstance(drift, GostarterError):
@@ -223,6 +252,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_preset_init(args: argparse.Namespace) -> int:
+    from generator import render
+
     path = Path(args.file) if args.file else presets.user_preset_path()
     template = render.Template.resolve(args.template)
     values = parse_data(args.data)
@@ -235,6 +266,8 @@ def cmd_preset_init(args: argparse.Namespace) -> int:
 
 
 def cmd_preset_show(args: argparse.Namespace) -> int:
+    from generator import render
+
     path, origin = presets.locate(Path(args.file) if args.file else None)
     if path is None:
         print(
@@ -260,7 +293,7 @@ def cmd_preset_show(args: argparse.Namespace) -> int:
 
 
 def _add_verify_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--verify", choices=verify.MODES, default="auto", help=VERIFY_HELP)
+    parser.add_argument("--verify", choices=MODES, default="auto", help=VERIFY_HELP)
     parser.add_argument("--report", metavar="FILE", help="write the verification result as TOML")
     parser.add_argument(
         "--rm-image", action="store_true", help="remove the built image afterwards (kept by default)"
@@ -294,6 +327,8 @@ class _VersionAction(argparse.Action):
     """`--version`: the package and the template (looked up only when asked: it runs git)."""
 
     def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> None:
+        from generator import __version__, render
+
         print(f"gostarter {__version__} (template {render.Template.resolve().version()})")
         parser.exit()
 

@@ -17,13 +17,9 @@ by the template's own validators. A preset is found, first match wins, at:
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import tomli_w
+from typing import Any, NamedTuple
 
 from generator.errors import PresetError
 
@@ -34,10 +30,12 @@ TOP_LEVEL_KEYS = {"template", "defaults"}
 ORGANISATION_KEYS = ("module_prefix", "builder_image", "runtime_image", "maintainer")
 
 
-@dataclass(frozen=True)
-class Preset:
+class Preset(NamedTuple):
+    """A preset as read from its file (a NamedTuple, not a dataclass: the CLI's parser
+    imports this module, and importing dataclasses costs more than `--help` itself)."""
+
     path: Path
-    defaults: dict[str, Any] = field(default_factory=dict)
+    defaults: dict[str, Any]
     template: str | None = None
 
 
@@ -61,6 +59,8 @@ def locate(explicit: Path | None = None) -> tuple[Path | None, str]:
 
 def load(path: Path) -> Preset:
     """Read and check the shape of a preset; values are checked by `render.check_answers`."""
+    import tomllib  # here, not at the top: the CLI's parser imports this module
+
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -99,6 +99,8 @@ def write(
     path: Path, defaults: Mapping[str, Any], *, template: str | None = None, force: bool = False
 ) -> None:
     """Write a preset file; never over an existing one unless `force`."""
+    import tomli_w
+
     if path.exists() and not force:
         raise PresetError(f"{path} already exists", hint="pass --force to replace it")
     document: dict[str, Any] = {}

@@ -14,20 +14,23 @@ import uuid
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from generator.console import Progress
 from generator.errors import EnvironmentProblem
+from generator.verify.background import first_failure, in_background
 from generator.verify.checks import (
     HEALTHY_DEADLINE_SECONDS,
     Build,
     CheckFailed,
     Run,
+    check_healthz,
     first_go_error,
-    smoke_http,
     tail,
     unfetchable_base_image,
+    wait_for_hello,
 )
 from generator.verify.target import Target, run_quiet
 
@@ -42,6 +45,11 @@ IMAGE_TAG = "dev"  # what `make docker-build` tags, so `make docker-run` finds i
 HARDENING = {"read_only": True, "cap_drop": ["ALL"], "security_opt": ["no-new-privileges"]}
 HARDENING_CHECK = "ran hardened: read-only root filesystem, all capabilities dropped, no-new-privileges"
 _BUILD_STEP = re.compile(r"^#\d+ (\[[^\]]+\] .+|exporting to image)$")
+_ENGINE_TIME = re.compile(
+    r"^(?P<seconds>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(?P<fraction>\d+))?(?P<zone>Z|[+-]\d\d:\d\d)$"
+)
+HEALTH_RETRIES = 3  # failed probes in a row, once the service answers, that fail the HEALTHCHECK
+HEALTH_POLL_SECONDS = 0.05
 
 
 @dataclass(frozen=True)
@@ -216,22 +224,53 @@ def timed_stop(container: Container) -> tuple[float, int]:
     return time.monotonic() - begin, code
 
 
-def _wait_healthy(container: Container, started: float) -> float:
+def engine_time(stamp: str) -> datetime:
+    """An engine timestamp (RFC 3339, nanoseconds) as a datetime (microseconds)."""
+    match = _ENGINE_TIME.match(stamp)
+    if match is None:
+        raise ValueError(f"not an engine timestamp: {stamp!r}")
+    fraction = (match.group("fraction") or "0")[:6].ljust(6, "0")
+    zone = "+00:00" if match.group("zone") == "Z" else match.group("zone")
+    return datetime.fromisoformat(f"{match.group('seconds')}.{fraction}{zone}")
+
+
+def _failed_since(health: dict[str, Any], since: datetime) -> list[dict[str, Any]]:
+    """The health probes that began after `since` (engine time) and failed."""
+    return [
+        probe
+        for probe in health.get("Log") or []
+        if probe.get("ExitCode") != 0 and engine_time(str(probe.get("Start"))) > since
+    ]
+
+
+def _wait_healthy(container: Container, started: float, first: float) -> float:
+    """Seconds from `started` until the engine reports the HEALTHCHECK healthy.
+
+    Probes failing while the service starts do not count (the start period);
+    once it has answered (`first` seconds after `started`), HEALTH_RETRIES
+    failed probes in a row fail the check, as the engine itself would judge.
+    """
+    answered: datetime | None = None
     while True:
         container.reload()
-        health = container.attrs["State"].get("Health") or {}
+        state = container.attrs["State"]
+        health = state.get("Health") or {}
         status = health.get("Status")
         if status == "healthy":
             return time.monotonic() - started
-        if status == "unhealthy":
-            last = (health.get("Log") or [{}])[-1]
+        # The engine started the container after `started`, so a probe that began
+        # later than its StartedAt + `first` began after the service answered.
+        answered = answered or engine_time(state["StartedAt"]) + timedelta(seconds=first)
+        failed = _failed_since(health, answered)
+        if status == "unhealthy" or len(failed) >= HEALTH_RETRIES:
+            last = failed[-1] if failed else (health.get("Log") or [{}])[-1]
             raise CheckFailed(
                 f"the HEALTHCHECK reports unhealthy (exit {last.get('ExitCode')}: "
                 f"{str(last.get('Output', '')).strip()[:160]})"
             )
         if time.monotonic() - started > HEALTHY_DEADLINE_SECONDS:
             raise CheckFailed(f"the HEALTHCHECK did not pass within {HEALTHY_DEADLINE_SECONDS:.0f} s")
-        time.sleep(0.1)
+        time.sleep(HEALTH_POLL_SECONDS)
 
 
 def _process_uids(container: Container) -> str:
@@ -241,6 +280,18 @@ def _process_uids(container: Container) -> str:
     except Exception:  # noqa: BLE001 - ps options differ between engines; fall back to config
         uids = {str(container.attrs["Config"].get("User") or "0").split(":")[0]}
     return ",".join(sorted(uids))
+
+
+def _after_first_answer(container: Container, port: int, started: float, first: float) -> tuple[float, str]:
+    """/healthz, the HEALTHCHECK and the processes' uids, side by side, each within its own deadline.
+
+    Returns when the engine reports healthy; the first check to fail fails at once.
+    """
+    healthz = in_background(lambda: check_healthz(port), "healthz")
+    healthy = in_background(lambda: _wait_healthy(container, started, first), "healthcheck")
+    user = in_background(lambda: _process_uids(container), "user")
+    first_failure(healthz, healthy, user)
+    return healthy.result(), user.result()
 
 
 @contextlib.contextmanager
@@ -263,8 +314,9 @@ def smoke_container(
     """Start the image with the port on an ephemeral 127.0.0.1 port, probe it, stop it."""
     progress.phase("start", f"container of {image}, port {target.port} on 127.0.0.1")
     with labelled_run(client) as run_id:
-        # The image's own health command, checked every 250 ms instead of
-        # waiting for its production interval.
+        # The image's own health command, checked every 100 ms instead of
+        # waiting for its production interval; failures before the service
+        # answers do not count (see _wait_healthy for what does).
         container = client.containers.create(
             image,
             labels={LABEL: run_id},
@@ -272,20 +324,19 @@ def smoke_container(
             ports={f"{target.port}/tcp": ("127.0.0.1", None)},
             healthcheck={
                 "test": health_test,
-                "interval": 250_000_000,
+                "interval": 100_000_000,
                 "timeout": 3_000_000_000,
-                "retries": 3,
-                "start_period": 0,
+                "retries": HEALTH_RETRIES,
+                "start_period": int(HEALTHY_DEADLINE_SECONDS * 1e9),
             },
         )
         started = time.monotonic()
         container.start()
         host_port = published_port(container, target.port)
         progress.phase("smoke", f"GET http://127.0.0.1:{host_port}/")
-        first = smoke_http(host_port, started, lambda: container_exited(container))
-        progress.step("waiting for the HEALTHCHECK")
-        healthy = _wait_healthy(container, started)
-        user = _process_uids(container)
+        first = wait_for_hello(host_port, started, lambda: container_exited(container))
+        progress.step("/healthz, the HEALTHCHECK and the user")
+        healthy, user = _after_first_answer(container, host_port, started, first)
         progress.phase("stop", "docker stop")
         stop_seconds, stop_code = timed_stop(container)
     return Run(

@@ -10,16 +10,15 @@ from typing import TYPE_CHECKING
 
 from generator.console import Progress
 from generator.errors import EnvironmentProblem, UsageError
+from generator.verify import MODES, native
 from generator.verify import docker as docker_mode
-from generator.verify import native
 from generator.verify.checks import CheckFailed, judge
+from generator.verify.preflight import Preflight
 from generator.verify.result import Result
 from generator.verify.target import Target
 
 if TYPE_CHECKING:
     import docker
-
-MODES = ("auto", "docker", "native", "none")
 
 
 @dataclass
@@ -33,12 +32,13 @@ class _Plan:
     skipped: str = ""
 
 
-def _plan(mode: str, progress: Progress) -> _Plan:
+def _plan(mode: str, progress: Progress, preflight: Preflight) -> _Plan:
     """Pick the way to verify; auto prefers docker, then native, then skips."""
     why = ""
     if mode in {"auto", "docker"}:
         try:
-            return _Plan("docker", client=docker_mode.docker_client(), build=docker_mode.find_build_command())
+            client, build = preflight.engine()
+            return _Plan("docker", client=client, build=build)
         except EnvironmentProblem as err:
             if mode == "docker":
                 raise CheckFailed(f"{err.message} ({err.hint})" if err.hint else err.message) from None
@@ -100,12 +100,14 @@ def verify(
     mode: str = "auto",
     progress: Progress | None = None,
     remove_image: bool = False,
+    preflight: Preflight | None = None,
 ) -> Result:
     """Verify the generated project at `project` and return what was found.
 
     Failures are results, not exceptions; only bad usage (not a generated
     project, unknown mode) raises, and KeyboardInterrupt passes through after
     everything started has been removed. The project is never written to.
+    `preflight` is the engine lookup when the caller started it ahead of time.
     """
     if mode not in MODES:
         raise UsageError(f"unknown verification mode {mode!r}; choose one of {', '.join(MODES)}")
@@ -116,7 +118,7 @@ def verify(
         result.reason = "verification switched off (--verify none)"
         return result
     try:
-        plan = _plan(mode, progress)
+        plan = _plan(mode, progress, preflight or Preflight(mode))
         result.mode = plan.mode
         if plan.skipped:
             result.reason = plan.skipped
