@@ -11,11 +11,12 @@ not the Docker SDK, `verify` not Copier (tests/test_startup.py holds this).
 from __future__ import annotations
 
 import argparse
+import gc
 import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from generator import presets
 from generator.errors import (
@@ -440,3 +441,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as err:
         _error(f"{err.strerror or err}" + (f": {err.filename}" if err.filename else ""))
         return ExitCode.FAILURE
+
+
+def run() -> NoReturn:
+    """The `gostarter` program: main(), then exit.
+
+    The process is about to end, so its objects are left to it: without
+    gc.freeze(), the interpreter's last full garbage collection walks every
+    object Copier, pydantic and the Docker SDK made (about 0.2 s).
+    """
+    code = main()
+    gc.freeze()
+    sys.exit(code)
