@@ -450,6 +450,8 @@ def run() -> NoReturn:
     gc.freeze(), the interpreter's last full garbage collection walks every
     object Copier, pydantic and the Docker SDK made (about 0.2 s).
     """
-    code = main()
-    gc.freeze()
+    try:
+        code = main()
+    finally:
+        gc.freeze()
     sys.exit(code)

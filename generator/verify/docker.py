@@ -235,12 +235,14 @@ def engine_time(stamp: str) -> datetime:
 
 
 def _failed_since(health: dict[str, Any], since: datetime) -> list[dict[str, Any]]:
-    """The health probes that began after `since` (engine time) and failed."""
-    return [
-        probe
-        for probe in health.get("Log") or []
-        if probe.get("ExitCode") != 0 and engine_time(str(probe.get("Start"))) > since
-    ]
+    """The health probes that began after `since` (engine time) and failed; a probe whose start
+    the engine did not say cannot be placed, so it does not count."""
+    failed = []
+    for probe in health.get("Log") or []:
+        start = str(probe.get("Start"))
+        if probe.get("ExitCode") != 0 and _ENGINE_TIME.match(start) and engine_time(start) > since:
+            failed.append(probe)
+    return failed
 
 
 def _wait_healthy(container: Container, started: float, first: float) -> float:
