@@ -1,14 +1,23 @@
 """gostarter: generate a containerised Go service and prove that it runs."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    __version__: str
+
 
 def __getattr__(name: str) -> str:
-    """`__version__`, read from the installed metadata only when asked: importing the package stays
-    instant, so that `gostarter` handles Ctrl-C from its first milliseconds (see __main__.py)."""
+    # `__version__` is looked up on first use: importlib.metadata alone costs more
+    # than everything `gostarter --help` needs.
     if name != "__version__":
-        raise AttributeError(f"module 'generator' has no attribute {name!r}")
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     from importlib.metadata import PackageNotFoundError, version
 
     try:
-        return version("gostarter")
+        found = version("gostarter")
     except PackageNotFoundError:  # running from a source checkout
-        return "0.0.0+source"
+        found = "0.0.0+source"
+    globals()["__version__"] = found
+    return found

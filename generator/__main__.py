@@ -7,6 +7,7 @@ traceback; and it leaves no child process behind on an interrupted run.
 """
 
 import contextlib
+import gc
 import os
 import signal
 import sys
@@ -50,6 +51,9 @@ def run() -> int:
 
         children.kill_strays()  # what a library started and left running (orphans included)
     _flush_or_drop()
+    # Exit without the interpreter's last full garbage collection: walking Copier's and pydantic's
+    # objects costs about 0.2 s, and nothing of them needs finalising.
+    gc.freeze()
     return code
 
 

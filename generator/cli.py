@@ -2,21 +2,23 @@
 
 Every error a person can cause becomes one or two lines on stderr and an exit
 code from `errors.ExitCode`.
+
+Each handler imports what its command needs when it runs: `--help` and the
+parser import neither Copier nor the Docker SDK, `check` and `preset show`
+not the Docker SDK, `verify` not Copier (tests/test_startup.py holds this).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import shutil
 import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from generator import __version__, lifecycle, outputs, presets, render, sources, verify
-from generator.console import Progress
+from generator import outputs, presets, sources
 from generator.errors import (
     ExitCode,
     GostarterError,
@@ -25,8 +27,12 @@ from generator.errors import (
     interrupting_signal,
     terminations_interrupt,
 )
-from generator.project import Settings, read_answers, recorded
+from generator.verify import MODES
+from generator.verify import limits as verify_limits
 from generator.web import command as web
+
+if TYPE_CHECKING:
+    from generator import lifecycle, verify
 
 EXIT_CODES = exit_codes_help()
 
@@ -70,8 +76,16 @@ def _shown(project: Path) -> Path:
 
 
 def _verify_and_report(
-    project: Path, args: argparse.Namespace, *, new: bool = False, shown_as: Path | None = None
+    project: Path,
+    args: argparse.Namespace,
+    *,
+    new: bool = False,
+    shown_as: Path | None = None,
+    preflight: verify.Preflight | None = None,
 ) -> verify.Result:
+    from generator import verify
+    from generator.console import Progress
+
     progress = Progress(quiet=args.quiet, verbose=args.verbose)
     result = verify.verify(
         project,
@@ -80,6 +94,7 @@ def _verify_and_report(
         remove_image=args.rm_image,
         build_timeout=args.build_timeout,
         memory_limit=args.memory_limit,
+        preflight=preflight,
     )
     if args.report:
         verify.write_report(result, Path(args.report), project=shown_as or project)
@@ -101,6 +116,8 @@ def _exit_code(result: verify.Result) -> ExitCode:
 def _next_steps(project: Path, result: verify.Result, args: argparse.Namespace) -> None:
     if args.quiet or result.failed:
         return
+    import shutil
+
     shown = _shown(project)
     docker_var = ""
     if result.docker and shutil.which("docker") != result.docker:
@@ -127,6 +144,8 @@ def _on_a_terminal() -> bool:
 
 
 def cmd_new(args: argparse.Namespace) -> int:
+    from generator import render, verify
+
     preset = presets.find(Path(args.preset) if args.preset else None)
     template = render.Template.resolve(args.template or (preset.template if preset else None))
     answers = render.Answers(
@@ -142,11 +161,13 @@ def cmd_new(args: argparse.Namespace) -> int:
         )
     dest = Path(args.dest) if args.dest else None
     _check_report(args, *([dest] if dest is not None else []))
-    project = render.render(template, dest, answers=answers, interactive=interactive, quiet=args.quiet)
-    _check_report(args, project)  # ./APP_NAME is known only now
-    if not args.quiet:
-        print(f"gostarter: generated {project}", file=sys.stderr)
-    result = _verify_and_report(project, args, new=True)
+    # The engine and the BuildKit client are looked up while Copier renders.
+    with verify.Preflight(args.verify) as preflight:
+        project = render.render(template, dest, answers=answers, interactive=interactive, quiet=args.quiet)
+        _check_report(args, project)  # ./APP_NAME is known only now
+        if not args.quiet:
+            print(f"gostarter: generated {project}", file=sys.stderr)
+        result = _verify_and_report(project, args, new=True, preflight=preflight)
     _next_steps(project, result, args)
     return _exit_code(result)
 
@@ -166,6 +187,9 @@ def _changes_table(drift: lifecycle.Drift) -> str:
 
 
 def cmd_update(args: argparse.Namespace) -> int:
+    from generator import lifecycle, render
+    from generator.project import Settings, read_answers, recorded
+
     project = lifecycle.resolved(Path(args.dir))
     _check_report(args, project)
     if args.dry_run:
@@ -216,6 +240,9 @@ def _say_defaults(after: dict[str, object], before: set[str], interactive: bool)
 
 def _update_dry_run(project: Path, args: argparse.Namespace) -> int:
     """The update on a throwaway copy, verified there; the project stays byte for byte as it was."""
+    from generator import lifecycle
+    from generator.project import recorded
+
     recorded(project)
     data = parse_data(args.data)
     with lifecycle.throwaway_copy(project) as copy:
@@ -231,6 +258,8 @@ def _update_dry_run(project: Path, args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    from generator import lifecycle
+
     dirs = args.dirs or ["."]
     _check_report(args, *[Path(d) for d in dirs])
     drifts: list[lifecycle.Drift] = []
@@ -260,6 +289,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_preset_init(args: argparse.Namespace) -> int:
+    from generator import render
+
     path = Path(args.file) if args.file else presets.user_preset_path()
     template = render.Template.resolve(args.template)
     values = parse_data(args.data)
@@ -272,6 +303,8 @@ def cmd_preset_init(args: argparse.Namespace) -> int:
 
 
 def cmd_preset_show(args: argparse.Namespace) -> int:
+    from generator import render
+
     path, origin = presets.locate(Path(args.file) if args.file else None)
     if path is None:
         print(
@@ -297,7 +330,7 @@ def cmd_preset_show(args: argparse.Namespace) -> int:
 
 
 def _add_verify_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--verify", choices=verify.MODES, default="auto", help=VERIFY_HELP)
+    parser.add_argument("--verify", choices=MODES, default="auto", help=VERIFY_HELP)
     parser.add_argument("--report", metavar="FILE", help="write the verification result as TOML")
     parser.add_argument(
         "--rm-image", action="store_true", help="remove the built image afterwards (kept by default)"
@@ -306,13 +339,13 @@ def _add_verify_options(parser: argparse.ArgumentParser) -> None:
         "--build-timeout",
         type=_seconds,
         metavar="SECONDS",
-        help=f"stop the image build after SECONDS (default: ${verify.BUILD_TIMEOUT_ENV}, else "
-        f"{verify.DEFAULT_BUILD_TIMEOUT_SECONDS:.0f})",
+        help=f"stop the image build after SECONDS (default: ${verify_limits.BUILD_TIMEOUT_ENV}, else "
+        f"{verify_limits.DEFAULT_BUILD_TIMEOUT_SECONDS:.0f})",
     )
     parser.add_argument(
         "--memory-limit",
         metavar="SIZE",
-        help=f"the smoke container's memory limit, e.g. 128Mi (default: ${verify.MEMORY_ENV}, else "
+        help=f"the smoke container's memory limit, e.g. 128Mi (default: ${verify_limits.MEMORY_ENV}, else "
         "the limit in deploy/deployment.yaml, else 256Mi)",
     )
     output = parser.add_mutually_exclusive_group()
@@ -322,7 +355,7 @@ def _add_verify_options(parser: argparse.ArgumentParser) -> None:
 
 def _seconds(text: str) -> float:
     try:
-        return verify.seconds(text, "--build-timeout")
+        return verify_limits.seconds(text, "--build-timeout")
     except UsageError as err:
         raise argparse.ArgumentTypeError(err.message) from None
 
@@ -351,6 +384,8 @@ class _VersionAction(argparse.Action):
     """`--version`: the package and the template (looked up only when asked: it runs git)."""
 
     def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> None:
+        from generator import __version__, render
+
         print(f"gostarter {__version__} (template {render.Template.resolve().version()})")
         parser.exit()
 

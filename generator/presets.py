@@ -17,13 +17,9 @@ by the template's own validators. A preset is found, first match wins, at:
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import tomli_w
+from typing import Any, NamedTuple
 
 from generator import inputs, outputs
 from generator.errors import PresetError
@@ -35,10 +31,12 @@ TOP_LEVEL_KEYS = {"template", "defaults"}
 ORGANISATION_KEYS = ("module_prefix", "builder_image", "runtime_image", "maintainer")
 
 
-@dataclass(frozen=True)
-class Preset:
+class Preset(NamedTuple):
+    """A preset as read from its file (a NamedTuple, not a dataclass: the CLI's parser
+    imports this module, and importing dataclasses costs more than `--help` itself)."""
+
     path: Path
-    defaults: dict[str, Any] = field(default_factory=dict)
+    defaults: dict[str, Any]
     template: str | None = None
 
 
@@ -62,6 +60,8 @@ def locate(explicit: Path | None = None) -> tuple[Path | None, str]:
 
 def load(path: Path) -> Preset:
     """Read and check the shape of a preset; values are checked by `render.check_answers`."""
+    import tomllib  # here, not at the top: the CLI's parser imports this module
+
     try:
         raw = tomllib.loads(inputs.read_text(path, what="preset", error=PresetError))
     except FileNotFoundError:
@@ -102,6 +102,8 @@ def write(
     """Write a preset file; never over an existing one unless `force`, never anything but a regular
     file (generator/outputs.py)."""
     outputs.check_target(path, what="preset")
+    import tomli_w
+
     if path.exists() and not force:
         raise PresetError(f"{path} already exists", hint="pass --force to replace it")
     document: dict[str, Any] = {}

@@ -106,6 +106,23 @@ def gostarter_process(
     )
 
 
+def imported_modules(*args: str) -> set[str]:
+    """Every module that `gostarter ARGS`, as its own process under `python -X importtime`,
+    imported (Python's own start-up included); the command must exit 0 or 1."""
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "generator", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode in {0, 1}, done.stderr[-2000:]
+    names = {
+        line.rsplit("|", 1)[1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")
+    }
+    assert names, "python -X importtime reported nothing"
+    return names
+
+
 def assert_clean_error(done: subprocess.CompletedProcess[str], code: int, *needles: str) -> None:
     """One or two plain lines on stderr, the right exit code, no traceback."""
     assert done.returncode == code, done.stdout + done.stderr

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.run import TARGETS, Figures
 from tests.helpers import ROOT, run
 
 
@@ -16,13 +17,15 @@ def test_benchmark_runs_and_writes_real_figures(tmp_path: Path, images: dict[str
     """`python -m bench` prints the table and writes TOML with measured, plausible figures."""
     out = tmp_path / "bench.toml"
     done = run(
-        [sys.executable, "-m", "bench", "--repeat", "1", "--fleet", "2", "--toml", str(out),
+        [sys.executable, "-m", "bench", "--repeat", "1", "--fleet", "2", "--toml", str(out), "--check",
          "--builder-image", images["builder"], "--runtime-image", images["distroless-static"]],
         ROOT,
     )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
+    assert out.is_file(), done.stderr[-3000:]
     assert "| rebuild after a one-line change |" in done.stdout
     results = tomllib.loads(out.read_text())
+    # --check: exit 1 exactly when a target of this run was missed (tiny counts on a shared machine).
+    assert done.returncode == (0 if results["all_targets_met"] else 1), done.stderr[-3000:]
     tutorial, generated = results["sides"]["tutorial"], results["sides"]["generated"]
     for side in (tutorial, generated):
         assert side["cold_build_seconds"] > 0 and side["rebuild_seconds"] > 0
@@ -34,6 +37,23 @@ def test_benchmark_runs_and_writes_real_figures(tmp_path: Path, images: dict[str
     assert results["figures"]["render_runs"] == 1
     assert 0.5 < results["figures"]["new_over_copier_ratio"] < 3
     assert 0 < results["figures"]["check_one_seconds"] < 60 and results["figures"]["dry_run_seconds"] > 0
+    # The warm-path ratios, each from figures of this run.
+    figures = results["figures"]
+    assert 0 < figures["new_warm_necessary_seconds"] < figures["new_warm_seconds"]
+    assert figures["new_warm_over_necessary_ratio"] == pytest.approx(
+        figures["new_warm_seconds"] / figures["new_warm_necessary_seconds"], rel=1e-3
+    )
+    assert 0 < figures["python_seconds"] < figures["help_seconds"]
+    assert figures["help_over_python_ratio"] > 1
+    assert figures["check_over_render_ratio"] == pytest.approx(
+        figures["check_per_service_seconds"] / figures["render_median_seconds"], rel=1e-2
+    )
+    assert set(results["targets_met"]) >= {
+        "new_warm_over_necessary_ratio",
+        "help_over_python_ratio",
+        "check_over_render_ratio",
+    }
+    assert "| gostarter --help / python -c pass, whole process |" in done.stdout
     assert results["machine"]["cpus"] >= 1
 
 
@@ -68,3 +88,12 @@ def test_the_verify_benchmark_runs_and_writes_real_figures(tmp_path: Path, image
     assert figures["verifications"] == 3 and figures["cancelled"] == 1 and figures["passed"] == 2
     assert figures["containers_left"] == figures["images_left"] == figures["temp_entries_left"] == 0
     assert figures["zip_p99_alone_seconds"] > 0 and figures["zip_p99_during_seconds"] > 0
+
+
+def test_a_figure_past_its_limit_is_the_target_missed() -> None:
+    """Each target is judged from its figure alone (what `--check` exits 1 on)."""
+    met = {key: 0.0 for key in TARGETS}
+    fields = {name: 0.0 for name in Figures.__dataclass_fields__} | {"render_runs": 1}
+    assert all(Figures(**(fields | met)).targets_met().values())
+    missed = Figures(**(fields | met | {"help_over_python_ratio": 5.01}))
+    assert missed.targets_met() == {key: key != "help_over_python_ratio" for key in TARGETS}

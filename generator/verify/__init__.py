@@ -16,35 +16,48 @@ the Go toolchain, for machines without a container engine.
 The checks both share live in `checks.py`, the result and its printer in
 `result.py`, and `orchestrate.py` runs the steps and fills the Result. An
 engine error is a failed result too (`engine.py`), a container that does not
-answer is described by `diagnosis.py`; the deadlines and the
-container's resource limits come from `limits.py`; every container and image
-carries labels naming its run, and `reaper.py` removes those of runs that died.
+answer is described by `diagnosis.py`; the deadlines and the container's
+resource limits come from `limits.py`; every container and image carries
+labels naming its run, and `reaper.py` removes those of runs that died.
+`preflight.py` looks the engine up ahead of time (while Copier renders).
+
+Each name below is imported from its module on first use (PEP 562), so that
+`from generator.verify import MODES` (the CLI's parser) costs nothing more.
 """
 
-from generator.verify.checks import STOP_LIMIT_SECONDS, Build, CheckFailed, Run, wait_for_hello
-from generator.verify.diagnosis import container_exited
-from generator.verify.docker import (
-    IMAGE_LABEL,
-    LABEL,
-    BuildCommand,
-    build_image,
-    docker_client,
-    find_build_command,
-    published_port,
-    remove_image,
-    timed_stop,
-)
-from generator.verify.limits import (
-    BUILD_TIMEOUT_ENV,
-    DEFAULT_BUILD_TIMEOUT_SECONDS,
-    MEMORY_ENV,
-    Limits,
-    seconds,
-)
-from generator.verify.native import find_go
-from generator.verify.orchestrate import MODES, verify
-from generator.verify.result import Result, print_result, summary, write_report
-from generator.verify.target import Target
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+MODES = ("auto", "docker", "native", "none")
+
+if TYPE_CHECKING:
+    from generator.verify.checks import STOP_LIMIT_SECONDS, Build, CheckFailed, Run, wait_for_hello
+    from generator.verify.diagnosis import container_exited
+    from generator.verify.docker import (
+        IMAGE_LABEL,
+        LABEL,
+        BuildCommand,
+        build_image,
+        docker_client,
+        find_build_command,
+        published_port,
+        remove_image,
+        timed_stop,
+    )
+    from generator.verify.limits import (
+        BUILD_TIMEOUT_ENV,
+        DEFAULT_BUILD_TIMEOUT_SECONDS,
+        MEMORY_ENV,
+        Limits,
+        seconds,
+    )
+    from generator.verify.native import find_go
+    from generator.verify.orchestrate import verify
+    from generator.verify.preflight import Preflight
+    from generator.verify.result import Result, print_result, summary, write_report
+    from generator.verify.target import Target
 
 __all__ = [
     "BUILD_TIMEOUT_ENV",
@@ -58,6 +71,7 @@ __all__ = [
     "BuildCommand",
     "CheckFailed",
     "Limits",
+    "Preflight",
     "Result",
     "Run",
     "Target",
@@ -76,3 +90,36 @@ __all__ = [
     "wait_for_hello",
     "write_report",
 ]
+
+# Where each name of __all__ but MODES lives; it is imported from there on first use.
+_HOMES = {
+    "checks": ("STOP_LIMIT_SECONDS", "Build", "CheckFailed", "Run", "wait_for_hello"),
+    "diagnosis": ("container_exited",),
+    "docker": (
+        "IMAGE_LABEL",
+        "LABEL",
+        "BuildCommand",
+        "build_image",
+        "docker_client",
+        "find_build_command",
+        "published_port",
+        "remove_image",
+        "timed_stop",
+    ),
+    "limits": ("BUILD_TIMEOUT_ENV", "DEFAULT_BUILD_TIMEOUT_SECONDS", "MEMORY_ENV", "Limits", "seconds"),
+    "native": ("find_go",),
+    "orchestrate": ("verify",),
+    "preflight": ("Preflight",),
+    "result": ("Result", "print_result", "summary", "write_report"),
+    "target": ("Target",),
+}
+_HOME = {name: module for module, names in _HOMES.items() for name in names}
+
+
+def __getattr__(name: str) -> object:
+    module = _HOME.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value

@@ -12,6 +12,7 @@ HELLO = "Hello, World!"
 STOP_LIMIT_SECONDS = 2.0
 RESPONSE_DEADLINE_SECONDS = 30.0
 HEALTHY_DEADLINE_SECONDS = 30.0
+POLL_CAP_SECONDS = 0.05  # the longest wait between two tries of GET /
 _GO_ERROR = re.compile(r"\S+\.go:\d+(:\d+)?: .+")
 _BASE_IMAGE_STEP = re.compile(r"^#(\d+) \[internal\] load metadata for (\S+)$")
 _STEP_ERROR = re.compile(r"^#(\d+) ERROR: (.+)$")
@@ -97,8 +98,12 @@ def _http_get(port: int, path: str) -> tuple[int, str]:
 
 
 def wait_for_hello(port: int, started: float, exited: ExitProbe, known: Diagnosis | None = None) -> float:
-    """Poll GET / with a bounded backoff; returns seconds from `started` to the first 200.
-    Past the deadline, the failure says what `known` finds (where it listens, its output)."""
+    """Poll GET / with a short bounded backoff; returns seconds from `started` to the first 200.
+
+    The delay between tries grows from 5 ms to at most POLL_CAP_SECONDS, so the
+    first answer is seen within that much of the moment the service can give it.
+    Past the deadline, the failure says what `known` finds (where it listens, its output).
+    """
     delay, last = 0.005, "no answer"
     while True:
         try:
@@ -122,19 +127,24 @@ def wait_for_hello(port: int, started: float, exited: ExitProbe, known: Diagnosi
                 f"its last output:\n{output}" if output else "",
             )
         time.sleep(delay)
-        delay = min(delay * 1.6, 0.25)
+        delay = min(delay * 1.6, POLL_CAP_SECONDS)
 
 
 def smoke_http(port: int, started: float, exited: ExitProbe, known: Diagnosis | None = None) -> float:
     """GET / until it answers Hello, World!, then GET /healthz; returns the first response time."""
     first = wait_for_hello(port, started, exited, known)
+    check_healthz(port)
+    return first
+
+
+def check_healthz(port: int) -> None:
+    """GET /healthz answers 200 (within the HTTP timeout), else CheckFailed."""
     try:
         status, body = _http_get(port, "/healthz")
     except (OSError, http.client.HTTPException) as err:
         raise CheckFailed(f"GET /healthz failed: {err}") from None
     if status != 200:
         raise CheckFailed(f"GET /healthz answered {status} {body[:60]!r}, expected 200")
-    return first
 
 
 # ---------------------------------------------------------------- logs

@@ -21,15 +21,17 @@ from generator import children
 from generator.console import Progress
 from generator.errors import EnvironmentProblem
 from generator.verify import engine, reaper
+from generator.verify.background import first_failure, in_background
 from generator.verify.checks import (
     HEALTHY_DEADLINE_SECONDS,
     Build,
     CheckFailed,
     Run,
+    check_healthz,
     first_go_error,
-    smoke_http,
     tail,
     unfetchable_base_image,
+    wait_for_hello,
 )
 from generator.verify.diagnosis import container_exited, not_answering
 from generator.verify.limits import BUILD_TIMEOUT_ENV, Limits
@@ -44,13 +46,14 @@ LABEL = reaper.CONTAINER_LABEL
 IMAGE_LABEL = reaper.IMAGE_LABEL
 CONNECT_SECONDS = 5.0  # the engine's first answer
 API_SECONDS = 60.0  # any later call (a stop adds its own grace period)
-HEALTH_RETRIES = 3
+HEALTH_RETRIES = 3  # failed probes in a row, once the service answers, that fail the HEALTHCHECK
 IMAGE_TAG = "dev"  # what `make docker-build` tags, so `make docker-run` finds it
 # How the container runs: the way a hardened deployment runs it (compose.yaml and
 # the Kubernetes manifests ask for the same).
 HARDENING = {"read_only": True, "cap_drop": ["ALL"], "security_opt": ["no-new-privileges"]}
 HARDENING_CHECK = "ran hardened: read-only root filesystem, all capabilities dropped, no-new-privileges"
 _BUILD_STEP = re.compile(r"^#\d+ (\[[^\]]+\] .+|exporting to image)$")
+HEALTH_POLL_SECONDS = 0.05
 
 
 @dataclass(frozen=True)
@@ -306,7 +309,7 @@ def _wait_healthy(container: Container, started: float) -> float:
             )
         if time.monotonic() - started > HEALTHY_DEADLINE_SECONDS:
             raise CheckFailed(f"the HEALTHCHECK did not pass within {HEALTHY_DEADLINE_SECONDS:.0f} s")
-        time.sleep(0.1)
+        time.sleep(HEALTH_POLL_SECONDS)
 
 
 def _process_uids(container: Container) -> str:
@@ -316,6 +319,18 @@ def _process_uids(container: Container) -> str:
     except Exception:  # noqa: BLE001 - ps options differ between engines; fall back to config
         uids = {str(container.attrs["Config"].get("User") or "0").split(":")[0]}
     return ",".join(sorted(uids))
+
+
+def _after_first_answer(container: Container, port: int, started: float) -> tuple[float, str]:
+    """/healthz, the HEALTHCHECK and the processes' uids, side by side, each within its own deadline.
+
+    Returns when the engine reports healthy; the first check to fail fails at once.
+    """
+    healthz = in_background(lambda: check_healthz(port), "healthz")
+    healthy = in_background(lambda: _wait_healthy(container, started), "healthcheck")
+    user = in_background(lambda: _process_uids(container), "user")
+    first_failure(healthz, healthy, user)
+    return healthy.result(), user.result()
 
 
 @contextlib.contextmanager
@@ -351,7 +366,7 @@ def smoke_container(
     """Start the image with the port on an ephemeral 127.0.0.1 port, probe it, stop it."""
     progress.phase("start", f"container of {image}, port {target.port} on 127.0.0.1")
     with labelled_run(client, run) as labels:
-        # The image's own health command, checked every 250 ms instead of
+        # The image's own health command, checked every 100 ms instead of
         # waiting for its production interval.
         container = client.containers.create(
             image,
@@ -361,7 +376,7 @@ def smoke_container(
             ports={f"{target.port}/tcp": ("127.0.0.1", None)},
             healthcheck={
                 "test": health_test,
-                "interval": 250_000_000,
+                "interval": 100_000_000,
                 "timeout": 3_000_000_000,
                 "retries": HEALTH_RETRIES,
                 "start_period": 0,
@@ -371,15 +386,14 @@ def smoke_container(
         container.start()
         host_port = published_port(container, target.port)
         progress.phase("smoke", f"GET http://127.0.0.1:{host_port}/")
-        first = smoke_http(
+        first = wait_for_hello(
             host_port,
             started,
             lambda: container_exited(container),
             lambda: not_answering(container, target.port),
         )
-        progress.step("waiting for the HEALTHCHECK")
-        healthy = _wait_healthy(container, started)
-        user = _process_uids(container)
+        progress.step("/healthz, the HEALTHCHECK and the user")
+        healthy, user = _after_first_answer(container, host_port, started)
         progress.phase("stop", "docker stop")
         stop_seconds, stop_code = timed_stop(container)
     return Run(

@@ -15,8 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from generator.errors import UsageError
 
 MEMORY_ENV = "GOSTARTER_MEMORY_LIMIT"
@@ -107,6 +105,8 @@ class Limits:
 def _deployment_resources(project: Path) -> dict[str, Any]:
     """resources of the first container of the project's Deployment; {} without one."""
     try:
+        import yaml  # only for a project that has manifests
+
         documents = list(yaml.safe_load_all((project / DEPLOYMENT).read_text()))
     except (OSError, UnicodeDecodeError, yaml.YAMLError):
         return {}

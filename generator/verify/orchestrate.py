@@ -9,17 +9,16 @@ from typing import TYPE_CHECKING
 
 from generator.console import Progress
 from generator.errors import EnvironmentProblem, UsageError
+from generator.verify import MODES, engine, native, reaper
 from generator.verify import docker as docker_mode
-from generator.verify import engine, native, reaper
 from generator.verify import limits as verify_limits
 from generator.verify.checks import CheckFailed, judge
+from generator.verify.preflight import Preflight
 from generator.verify.result import Result
 from generator.verify.target import Target
 
 if TYPE_CHECKING:
     import docker
-
-MODES = ("auto", "docker", "native", "none")
 
 
 @dataclass
@@ -33,12 +32,13 @@ class _Plan:
     skipped: str = ""
 
 
-def _plan(mode: str, progress: Progress) -> _Plan:
+def _plan(mode: str, progress: Progress, preflight: Preflight) -> _Plan:
     """Pick the way to verify; auto prefers docker, then native, then skips."""
     why = ""
     if mode in {"auto", "docker"}:
         try:
-            return _Plan("docker", client=docker_mode.docker_client(), build=docker_mode.find_build_command())
+            client, build = preflight.engine()
+            return _Plan("docker", client=client, build=build)
         except EnvironmentProblem as err:
             if mode == "docker":
                 raise CheckFailed(f"{err.message} ({err.hint})" if err.hint else err.message) from None
@@ -138,6 +138,7 @@ def verify(
     remove_image: bool = False,
     build_timeout: float | None = None,
     memory_limit: str | None = None,
+    preflight: Preflight | None = None,
 ) -> Result:
     """Verify the generated project at `project` and return what was found.
 
@@ -147,7 +148,8 @@ def verify(
     passes through after everything started has been removed. The project is
     never written to. `build_timeout` (seconds) and `memory_limit` (128Mi, 1Gi)
     default to $GOSTARTER_BUILD_TIMEOUT and $GOSTARTER_MEMORY_LIMIT, then to
-    900 s and the project's Deployment limit or 256 MiB.
+    900 s and the project's Deployment limit or 256 MiB. `preflight` is the
+    engine lookup when the caller started it ahead of time.
     """
     if mode not in MODES:
         raise UsageError(f"unknown verification mode {mode!r}; choose one of {', '.join(MODES)}")
@@ -161,7 +163,7 @@ def verify(
     options = Options(remove_image, verify_limits.build_timeout(build_timeout), limits)
     progress = progress or Progress(quiet=True)
     try:
-        plan = _plan(mode, progress)
+        plan = _plan(mode, progress, preflight or Preflight(mode))
         result.mode = plan.mode
         if plan.skipped:
             result.reason = plan.skipped

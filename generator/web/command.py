@@ -6,13 +6,13 @@ import argparse
 import sys
 import textwrap
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from generator import presets
 from generator.errors import UsageError, exit_codes_help
-from generator.template import Template
-from generator.web.describe import NOT_UPDATABLE
-from generator.web.prepare import Prepared
+
+if TYPE_CHECKING:  # the web stack (and Copier, through prepare) loads only for `serve`
+    from generator.web.prepare import Prepared
 
 DESCRIPTION = textwrap.fill(
     "Serve the template's questions as a web page and an API (the web initializr): a browser fills in "
@@ -95,12 +95,15 @@ def _say_ready(host: str, port: int) -> Any:
             file=sys.stderr,
         )
         if not prepared.source:
+            from generator.web.describe import NOT_UPDATABLE
+
             print(f"gostarter: note: {NOT_UPDATABLE}", file=sys.stderr)
 
     return ready
 
 
 def run(args: argparse.Namespace) -> int:
+    from generator.template import Template
     from generator.web import server  # the web stack loads only for `serve`
 
     if not 0 <= args.port <= 65535:
