@@ -29,7 +29,7 @@ def _standard_streams() -> None:
 
 def run() -> int:
     """The `gostarter` command, with the interrupt handling of `cli.main` from the first import on."""
-    from generator.errors import ExitCode, interrupting_signal, terminations_interrupt
+    from generator.errors import interrupting_signal, terminations_interrupt
 
     try:
         with terminations_interrupt():
@@ -46,10 +46,11 @@ def run() -> int:
         with contextlib.suppress(OSError, ValueError):
             print(f"\ngostarter: interrupted ({name}) while starting; nothing was started", file=sys.stderr)
         code = 128 + signum
-    if code in {ExitCode.HANGUP, ExitCode.INTERRUPTED, ExitCode.TERMINATED}:
-        from generator import children
+    from generator import children
 
-        children.kill_strays()  # what a library started and left running (orphans included)
+    # Whatever a library or a background lookup started and left running (orphans included)
+    # ends with gostarter, on every way out: nothing gostarter starts should outlive it.
+    children.kill_strays()
     _flush_or_drop()
     # Exit without the interpreter's last full garbage collection: walking Copier's and pydantic's
     # objects costs about 0.2 s, and nothing of them needs finalising.

@@ -54,6 +54,8 @@ HARDENING = {"read_only": True, "cap_drop": ["ALL"], "security_opt": ["no-new-pr
 HARDENING_CHECK = "ran hardened: read-only root filesystem, all capabilities dropped, no-new-privileges"
 _BUILD_STEP = re.compile(r"^#\d+ (\[[^\]]+\] .+|exporting to image)$")
 HEALTH_POLL_SECONDS = 0.05
+# The step after the first answer (the web initializr shows it as the "healthy" phase).
+AFTER_FIRST_ANSWER = "/healthz, the HEALTHCHECK and the user"
 
 
 @dataclass(frozen=True)
@@ -392,7 +394,7 @@ def smoke_container(
             lambda: container_exited(container),
             lambda: not_answering(container, target.port),
         )
-        progress.step("/healthz, the HEALTHCHECK and the user")
+        progress.step(AFTER_FIRST_ANSWER)
         healthy, user = _after_first_answer(container, host_port, started)
         progress.phase("stop", "docker stop")
         stop_seconds, stop_code = timed_stop(container)

@@ -40,8 +40,10 @@ class Preflight:
         """The engine's client and the build command, or the EnvironmentProblem naming what is missing."""
         if self._engine is None or self._client is None:
             return docker_client(), find_build_command()
-        wait([self._engine, self._client])
-        return self._engine.result(), self._client.result()
+        # The engine first: one that is not there is said at once, without waiting for the
+        # client lookup (which can itself wait on that engine).
+        engine = self._engine.result()
+        return engine, self._client.result()
 
     def settle(self, timeout: float = SETTLE_SECONDS) -> None:
         """Wait up to `timeout` seconds for the lookups to end."""

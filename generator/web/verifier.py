@@ -28,13 +28,14 @@ import tomli_w
 from generator import verify
 from generator.console import Progress
 from generator.errors import ExitCode, GostarterError, Terminated, terminations_interrupt
+from generator.verify.docker import AFTER_FIRST_ANSWER
 from generator.web import jobs
 from generator.web.prepare import Prepared
 
 # Verification's own names for its phases, as the page shows them.
 PHASES = {"smoke": "first response"}
 # The step after the first response: from here on the HEALTHCHECK is awaited.
-HEALTH_STEP = "waiting for the HEALTHCHECK"
+HEALTH_STEP = AFTER_FIRST_ANSWER
 # Build log lines that say nothing to a person: layer digests and blank lines.
 _NOISE = re.compile(r"^#\d+ sha256:|^\s*$")
 FIGURES = (
