@@ -18,7 +18,9 @@ from generator import lifecycle
 from generator.errors import UsageError
 from generator.template import Template, canonical_source, shipped_template
 
-_NOT_TEMPLATE = shutil.ignore_patterns(".git", ".venv", "node_modules", "__pycache__", "*_cache")
+_NOT_TEMPLATE = shutil.ignore_patterns(
+    ".git", ".venv*", "node_modules", "__pycache__", "*_cache", ".hypothesis"
+)
 
 
 @dataclass(frozen=True)
