@@ -16,7 +16,7 @@ from pathlib import Path
 
 from generator.errors import GostarterError
 from generator.render import Answers, render
-from generator.template import Template
+from generator.template import NOT_TEMPLATE, Template
 
 CHECKOUT = Path(__file__).resolve().parent.parent
 _GIT = ["git", "-c", "user.name=bench", "-c", "user.email=bench@localhost", "-c", "commit.gpgsign=false"]
@@ -58,8 +58,7 @@ def _gostarter(*args: str, expect: tuple[int, ...]) -> float:
 
 def fleet_times(work: Path, services: int) -> FleetTimes:
     repo = work / "fleet-template"
-    ignore = shutil.ignore_patterns(".git", ".venv*", "*_cache", "__pycache__")
-    shutil.copytree(CHECKOUT, repo, ignore=ignore)
+    shutil.copytree(CHECKOUT, repo, ignore=shutil.ignore_patterns(*NOT_TEMPLATE))
     _git(repo, "init", "-q")
     _commit_all(repo, "1.0.0", "1.0.0")
     template = Template.resolve(str(repo))

@@ -33,6 +33,7 @@ from generator import children, sources
 from generator.errors import DestinationError, GostarterError, InvalidAnswerError, RenderError, UsageError
 from generator.project import ANSWERS_FILE, read_answers, recorded
 from generator.template import Template as Template  # re-exported: callers of render.Template keep working
+from generator.template import plain_tree
 from generator.template import record_provenance as _record_provenance
 from generator.template import shipped_template as _shipped_template
 
@@ -242,14 +243,18 @@ def _copy(
 ) -> Any:
     """The one call of copier.run_copy. Copier's own verification task never runs: a pretend
     run skips tasks (and judges a given `verify` answer); a real one is told verify=none.
-    `unsafe=False` (a template no one chose in this command) also skips every task."""
+    `unsafe=False` (a template no one chose in this command) also skips every task. A checkout
+    is rendered from a plain tree of its working tree, made in this call's scratch directory."""
     with _copier_errors(where, template=template.src):
+        src, vcs_ref = template.src, template.vcs_ref
+        if template.checkout:  # no clone: the caller records the checkout as the source
+            src, vcs_ref = str(plain_tree(Path(src), Path(tempfile.mkdtemp(prefix="template-")))), None
         return copier.run_copy(
-            template.src,
+            src,
             dest,
             data=dict(data) if pretend else {**data, **NO_HOOK_VERIFY},
             user_defaults=dict(user_defaults or {}),
-            vcs_ref=template.vcs_ref,
+            vcs_ref=vcs_ref,
             defaults=not interactive,
             pretend=pretend,
             quiet=quiet,

@@ -18,7 +18,7 @@ import yaml
 
 from generator import cli, verify
 from generator.render import Answers, render
-from generator.template import Template
+from generator.template import NOT_TEMPLATE, Template
 
 ROOT = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
@@ -42,9 +42,7 @@ def render_project(dest: Path, data: Mapping[str, Any] | None = None, *, templat
 
 def copy_template(dest: Path) -> Path:
     """A copy of this repository's template files, without Git history or caches."""
-    shutil.copytree(
-        ROOT, dest, ignore=shutil.ignore_patterns(".git", ".venv*", "*_cache", "__pycache__", ".hypothesis")
-    )
+    shutil.copytree(ROOT, dest, ignore=shutil.ignore_patterns(*NOT_TEMPLATE))
     return dest
 
 

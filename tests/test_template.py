@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
+from generator.template import write_provenance
 from tests.helpers import backstage_problems, render_project, run
 
 MAKE_TARGETS = (
@@ -367,3 +368,22 @@ def test_workflow_pins_actions_by_commit_and_grants_least(project: tuple[Path, d
                 assert step["with"]["persist-credentials"] is False
     assert "make smoke" in text and "shellcheck scripts/*.sh" in text
     assert 'make policy CHECKOV="pipx run checkov"' in text, "the lint job runs checkov as `make policy` does"
+
+
+def test_the_template_check_workflow_reads_the_source_however_yaml_writes_it(tmp_path: Path) -> None:
+    """The weekly workflow reads `_src_path` with sed: it gets the same URL whether the answers
+    file writes it plain (Copier, gostarter) or quoted (YAML may quote any string)."""
+    root = render_project(tmp_path / "svc", {"with_renovate": False})
+    workflow = yaml.safe_load((root / ".github/workflows/template-check.yml").read_text())
+    (step,) = [step for step in workflow["jobs"]["check"]["steps"] if step.get("id") == "check"]
+    reading = next(line for line in step["run"].splitlines() if line.startswith("source="))
+    url = "https://git.example.com/platform/gostarter.git"
+    for written in (url, f'"{url}"', f"'{url}'", f"   {url}"):
+        (root / ".copier-answers.yml").write_text(f"_commit: 1.0.0\n_src_path: {written}\napp_name: svc\n")
+        assert yaml.safe_load((root / ".copier-answers.yml").read_text())["_src_path"] == url
+        done = run(["bash", "-euo", "pipefail", "-c", f'{reading}\nprintf %s "$source"'], root)
+        assert done.returncode == 0 and done.stdout == url, (written, done.stdout, done.stderr)
+    # What gostarter itself writes for a template it knows by URL (a wheel's, a download's): plain.
+    write_provenance(root, "1.0", url)
+    assert f"_src_path: {url}\n" in (root / ".copier-answers.yml").read_text()
+    assert yaml.safe_load((root / ".copier-answers.yml").read_text())["_commit"] == "1.0"

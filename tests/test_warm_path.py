@@ -2,11 +2,15 @@
 
 After the container's first answer, /healthz, the image's HEALTHCHECK and the
 process's user are checked at once; the health command's failures before that
-first answer do not count, three more in a row after it fail.
+first answer do not count, three more in a row after it fail. A checkout's
+template renders from a plain tree of its working tree, without a clone.
 """
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 import tomllib
@@ -15,8 +19,66 @@ from pathlib import Path
 import pytest
 
 from generator.verify.background import first_failure, in_background
+from tests.helpers import answers, commit_all, copy_template, git, render_project
 from tests.helpers import gostarter_process as gostarter
-from tests.helpers import render_project
+
+# Renders Template(CHECKOUT, "HEAD") into DEST, as `gostarter new` renders its own checkout, and
+# prints every program started meanwhile (Python's audit events), one command line a line.
+_RENDER_WATCHED = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+
+    from generator.render import Answers, render
+    from generator.template import Template
+
+    started = []
+    sys.addaudithook(lambda event, args: started.append(args[1]) if event == "subprocess.Popen" else None)
+    render(Template(sys.argv[1], "HEAD"), Path(sys.argv[2]), answers=Answers(data={"app_name": "fromtree"}))
+    print("\\n".join(" ".join(map(str, argv)) for argv in started))
+    """
+)
+
+
+def _render_watched(checkout: Path, dest: Path) -> list[str]:
+    done = subprocess.run(
+        [sys.executable, "-c", _RENDER_WATCHED, str(checkout), str(dest)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout.splitlines()
+
+
+def test_a_checkout_renders_its_working_tree_without_a_clone(tmp_path: Path) -> None:
+    """What Copier took of a checkout at HEAD (committed files, uncommitted edits and new files,
+    minus what .gitignore excludes and what was deleted), from a plain tree: no git clone, and the
+    project records the checkout and its `git describe`, as Copier recorded them."""
+    checkout = copy_template(tmp_path / "checkout")
+    (checkout / ".gitignore").write_text("template/ignored.txt\n")
+    commit_all(checkout, "template", tag="9.9.9")
+
+    clean = _render_watched(checkout, tmp_path / "clean")
+    assert not [line for line in clean if " clone " in f" {line} "], clean
+    assert any("ls-files" in line for line in clean), clean
+    assert answers(tmp_path / "clean")["_src_path"] == str(checkout)
+    assert answers(tmp_path / "clean")["_commit"] == "9.9.9"
+
+    readme = checkout / "template" / "README.md.jinja"
+    readme.write_text(readme.read_text() + "\nAn edit not yet committed.\n")
+    (checkout / "template" / "NOTES.md").write_text("a file not yet added\n")
+    (checkout / "template" / "ignored.txt").write_text("ignored by .gitignore\n")
+    (checkout / "template" / "main_test.go").unlink()
+    dirty = _render_watched(checkout, tmp_path / "dirty")
+    assert not [line for line in dirty if " clone " in f" {line} "], dirty
+    project = tmp_path / "dirty"
+    assert (project / "README.md").read_text().endswith("An edit not yet committed.\n")
+    assert (project / "NOTES.md").is_file()
+    assert not (project / "ignored.txt").exists() and not (project / "main_test.go").exists()
+    described = git(checkout, "describe", "--tags", "--always", "--dirty").strip()
+    assert described == "9.9.9-dirty" and answers(project)["_commit"] == described
+    assert answers(project)["_src_path"] == str(checkout) and answers(project)["app_name"] == "fromtree"
 
 
 def test_the_first_failure_is_raised_without_waiting_for_the_slowest() -> None:

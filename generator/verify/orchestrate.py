@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -30,6 +31,8 @@ class _Plan:
     build: docker_mode.BuildCommand | None = None
     go: str | None = None
     skipped: str = ""
+    # The reaper's line (what dead verifications left, removed), started with the engine lookup.
+    reap: Callable[[docker.DockerClient], str] = reaper.reap
 
 
 def _plan(mode: str, progress: Progress, preflight: Preflight) -> _Plan:
@@ -38,7 +41,7 @@ def _plan(mode: str, progress: Progress, preflight: Preflight) -> _Plan:
     if mode in {"auto", "docker"}:
         try:
             client, build = preflight.engine()
-            return _Plan("docker", client=client, build=build)
+            return _Plan("docker", client=client, build=build, reap=preflight.reap)
         except EnvironmentProblem as err:
             if mode == "docker":
                 raise CheckFailed(f"{err.message} ({err.hint})" if err.hint else err.message) from None
@@ -77,6 +80,7 @@ def _in_docker(
     progress: Progress,
     result: Result,
     options: Options,
+    reap: Callable[[docker.DockerClient], str],
 ) -> None:
     # The run builds and probes a tag of its own, so that it never verifies (or
     # removes) an image it did not build, even beside a same-named service; only
@@ -87,7 +91,7 @@ def _in_docker(
     own = f"{target.app}{reaper.OWN_TAG}{run.id}"
     result.image, result.docker = own, build.client
     with engine.step("removing what verifications that died left behind"):
-        reaped = reaper.reap(client)
+        reaped = reap(client)
     if reaped:
         progress.note(reaped)
     try:
@@ -170,7 +174,7 @@ def verify(
             progress.note(f"verification skipped: {plan.skipped}")
             return result
         if plan.client is not None and plan.build is not None:
-            _in_docker(plan.client, plan.build, target, progress, result, options)
+            _in_docker(plan.client, plan.build, target, progress, result, options, plan.reap)
         elif plan.go is not None:
             _natively(plan.go, target, progress, result, options)
         result.result = "passed"

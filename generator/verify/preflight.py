@@ -6,6 +6,7 @@ from concurrent.futures import Future, wait
 from types import TracebackType
 from typing import TYPE_CHECKING
 
+from generator.verify import reaper
 from generator.verify.background import in_background
 from generator.verify.docker import BuildCommand, docker_client, find_build_command
 
@@ -18,11 +19,13 @@ SETTLE_SECONDS = 3.0
 class Preflight:
     """Finding the engine and the BuildKit client, started before they are needed.
 
-    Importing the Docker SDK, pinging the engine and asking each docker client
-    whether it builds with BuildKit take a few tenths of a second, mostly
-    waiting: `gostarter new` starts them before Copier renders, and the
-    verification takes what they found. The two lookups also run side by
-    side. Only the docker and auto modes look for anything.
+    Importing the Docker SDK, pinging the engine, asking each docker client
+    whether it builds with BuildKit and removing what dead verifications left
+    behind (the reaper: two listings of the engine) take a few tenths of a
+    second, mostly waiting: `gostarter new` starts them before Copier renders,
+    and the verification takes what they found. The lookups also run side by
+    side; the reaper starts once the engine answers. Only the docker and auto
+    modes look for anything.
 
     As a context manager it waits (a bounded time) for lookups still under
     way on the way out, so that no docker client it started outlives the
@@ -32,9 +35,11 @@ class Preflight:
     def __init__(self, mode: str = "auto") -> None:
         self._engine: Future[docker.DockerClient] | None = None
         self._client: Future[BuildCommand] | None = None
+        self._reaped: Future[str] | None = None
         if mode in {"auto", "docker"}:
-            self._engine = in_background(docker_client, "engine")
+            engine = self._engine = in_background(docker_client, "engine")
             self._client = in_background(find_build_command, "buildkit-client")
+            self._reaped = in_background(lambda: reaper.reap(engine.result()), "reaper")
 
     def engine(self) -> tuple[docker.DockerClient, BuildCommand]:
         """The engine's client and the build command, or the EnvironmentProblem naming what is missing."""
@@ -45,9 +50,16 @@ class Preflight:
         engine = self._engine.result()
         return engine, self._client.result()
 
+    def reap(self, client: docker.DockerClient) -> str:
+        """What the reaper removed (one line, or ""); it runs now when it was not started ahead."""
+        if self._reaped is None:
+            return reaper.reap(client)
+        return self._reaped.result()
+
     def settle(self, timeout: float = SETTLE_SECONDS) -> None:
         """Wait up to `timeout` seconds for the lookups to end."""
-        wait([future for future in (self._engine, self._client) if future is not None], timeout=timeout)
+        futures = (self._engine, self._client, self._reaped)
+        wait([future for future in futures if future is not None], timeout=timeout)
 
     def __enter__(self) -> Preflight:
         return self

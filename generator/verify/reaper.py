@@ -107,19 +107,21 @@ def reap(client: docker.DockerClient) -> str:
     """Remove the containers and `verify-*` tags of runs that died; one line saying so, or ""."""
     import docker
 
+    # The engine's listings as they come (the SDK's models would inspect every labelled image
+    # once more: every APP:dev a verification tagged carries the labels).
     containers, tags, pids = 0, [], set()
-    for container in client.containers.list(all=True, filters={"label": f"{CONTAINER_LABEL}.pid"}):
-        run = Run.of(container.labels, CONTAINER_LABEL)
+    for container in client.api.containers(all=True, filters={"label": f"{CONTAINER_LABEL}.pid"}):
+        run = Run.of(container.get("Labels") or {}, CONTAINER_LABEL)
         if run is not None and run.dead():
             with contextlib.suppress(docker.errors.APIError):  # gone already: another run reaped it
-                container.remove(force=True)
+                client.api.remove_container(container["Id"], force=True)
                 containers += 1
             pids.add(run.pid)
-    for image in client.images.list(filters={"label": f"{IMAGE_LABEL}.pid"}):
-        run = Run.of(image.labels, IMAGE_LABEL)
+    for image in client.api.images(filters={"label": f"{IMAGE_LABEL}.pid"}):
+        run = Run.of(image.get("Labels") or {}, IMAGE_LABEL)
         if run is None or not run.dead():
             continue
-        for tag in (t for t in image.tags if OWN_TAG in t):
+        for tag in (t for t in image.get("RepoTags") or [] if OWN_TAG in t):
             with contextlib.suppress(docker.errors.APIError):
                 client.images.remove(tag, force=True)
                 tags.append(tag)

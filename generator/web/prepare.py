@@ -1,8 +1,8 @@
 """The template the server renders, prepared once at start-up.
 
 A plain tree of one version (as `gostarter check` renders from), so that no
-request clones anything: the shipped checkout as it is (working tree
-included, as `gostarter new` renders it), a git template at its newest
+request clones anything: the shipped checkout's template as it is (working
+tree included, as `gostarter new` renders it), a git template at its newest
 release tag (what Copier would pick), any other directory as it is. Beside
 the tree: the version, and the source a downloaded project records so that
 `gostarter check`, `gostarter update` and Renovate can update it.
@@ -16,11 +16,7 @@ from pathlib import Path
 
 from generator import lifecycle
 from generator.errors import UsageError
-from generator.template import Template, canonical_source, shipped_template
-
-_NOT_TEMPLATE = shutil.ignore_patterns(
-    ".git", ".venv*", "node_modules", "__pycache__", "*_cache", ".hypothesis"
-)
+from generator.template import NOT_TEMPLATE, Template, canonical_source, is_url, plain_tree, shipped_template
 
 
 @dataclass(frozen=True)
@@ -34,16 +30,15 @@ class Prepared:
     source: str | None
 
 
-def _remote(src: str) -> bool:
-    return "://" in src or src.startswith(("gh:", "gl:", "git@", "git+"))
-
-
 def prepare(template: Template, work: Path, template_url: str | None = None) -> Prepared:
     """Make `work`/tree a plain tree of the version to serve, and say what downloads record."""
     tree = work / "tree"
     local = Path(template.src)
-    if template.vcs_ref == "HEAD" or (not _remote(template.src) and not (local / ".git").exists()):
-        shutil.copytree(local, tree, ignore=_NOT_TEMPLATE)
+    if template.checkout:  # as `gostarter new` renders it
+        plain_tree(local, tree)
+        version = template.version()
+    elif not is_url(template.src) and not (local / ".git").exists():
+        shutil.copytree(local, tree, ignore=shutil.ignore_patterns(*NOT_TEMPLATE))
         version = template.version()
     else:
         try:
@@ -57,6 +52,6 @@ def prepare(template: Template, work: Path, template_url: str | None = None) -> 
     source = template_url or (
         template.canonical or canonical_source() if shipped_template(template.src) else None
     )
-    if source is None and _remote(template.src):
+    if source is None and is_url(template.src):
         source = template.src  # a git URL is its own canonical source
     return Prepared(tree=tree, version=version, source=source)
