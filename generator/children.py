@@ -17,12 +17,15 @@ import contextlib
 import ctypes
 import os
 import signal
-import subprocess
 import sys
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import subprocess
+    from concurrent.futures import ProcessPoolExecutor
 
 HELD = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
 
@@ -43,12 +46,16 @@ def signals_held() -> Iterator[None]:
 
 def popen(argv: Sequence[str | os.PathLike[str]], **kwargs: Any) -> subprocess.Popen[Any]:
     """subprocess.Popen in a new session (a process group of its own); `end` it on every way out."""
+    import subprocess  # here: `gostarter --help` starts no process
+
     return subprocess.Popen(argv, start_new_session=True, **kwargs)
 
 
 def end(proc: subprocess.Popen[Any], *, grace: float = 0.0) -> int:
     """End `proc` and everything in its process group: SIGTERM first when `grace` > 0, then SIGKILL.
     Returns its exit code. Signals are held meanwhile."""
+    import subprocess
+
     with signals_held():
         if grace > 0 and proc.returncode is None:
             _signal_group(proc, signal.SIGTERM)
@@ -75,6 +82,8 @@ def run(
 ) -> subprocess.CompletedProcess[Any]:
     """subprocess.run(argv, capture_output=True, check=False), in a process group of its own that
     is ended on a timeout (TimeoutExpired is raised, as subprocess.run does), an error or a signal."""
+    import subprocess
+
     proc = popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=text, **kwargs)
     try:
         out, err = proc.communicate(timeout=timeout)
@@ -139,3 +148,31 @@ def kill_strays() -> list[int]:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGKILL)
     return found
+
+
+def _worker_start(tmp: str | None) -> None:
+    """A forked worker: Ctrl-C in a terminal reaches the whole process group, and the parent alone
+    decides when its workers stop; SIGTERM and SIGHUP end a worker at once. `tmp`: where its
+    temporary files go."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+    if tmp is not None:
+        import tempfile
+
+        tempfile.tempdir = tmp
+
+
+def workers(count: int, tmp: Path | None = None) -> ProcessPoolExecutor:
+    """`count` worker processes forked from this one (what it imported, they have: a render in a
+    worker starts warm), for CPU-bound work on every core: the web initializr's renders, a fleet
+    check's predictions. Fork before starting threads of your own."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    return ProcessPoolExecutor(
+        max_workers=count,
+        mp_context=multiprocessing.get_context("fork"),
+        initializer=_worker_start,
+        initargs=(str(tmp) if tmp is not None else None,),
+    )

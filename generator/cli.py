@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from generator import outputs, presets, sources
+from generator import outputs, presets
 from generator.errors import (
     ExitCode,
     GostarterError,
@@ -27,8 +27,7 @@ from generator.errors import (
     interrupting_signal,
     terminations_interrupt,
 )
-from generator.verify import MODES
-from generator.verify import limits as verify_limits
+from generator.verify import BUILD_TIMEOUT_ENV, DEFAULT_BUILD_TIMEOUT_SECONDS, MEMORY_ENV, MODES
 from generator.web import command as web
 
 if TYPE_CHECKING:
@@ -51,6 +50,8 @@ def _say(text: str) -> None:
 
 def _error(message: str, hint: str = "") -> None:
     """An error in one line (and a hint in a second), credentials in any URL redacted."""
+    from generator import sources
+
     _say(f"gostarter: error: {sources.redact(message)}")
     if hint:
         _say(f"gostarter: {sources.redact(hint)}")
@@ -258,7 +259,7 @@ def _update_dry_run(project: Path, args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from generator import lifecycle
+    from generator import lifecycle, sources
 
     dirs = args.dirs or ["."]
     _check_report(args, *[Path(d) for d in dirs])
@@ -339,13 +340,13 @@ def _add_verify_options(parser: argparse.ArgumentParser) -> None:
         "--build-timeout",
         type=_seconds,
         metavar="SECONDS",
-        help=f"stop the image build after SECONDS (default: ${verify_limits.BUILD_TIMEOUT_ENV}, else "
-        f"{verify_limits.DEFAULT_BUILD_TIMEOUT_SECONDS:.0f})",
+        help=f"stop the image build after SECONDS (default: ${BUILD_TIMEOUT_ENV}, else "
+        f"{DEFAULT_BUILD_TIMEOUT_SECONDS:.0f})",
     )
     parser.add_argument(
         "--memory-limit",
         metavar="SIZE",
-        help=f"the smoke container's memory limit, e.g. 128Mi (default: ${verify_limits.MEMORY_ENV}, else "
+        help=f"the smoke container's memory limit, e.g. 128Mi (default: ${MEMORY_ENV}, else "
         "the limit in deploy/deployment.yaml, else 256Mi)",
     )
     output = parser.add_mutually_exclusive_group()
@@ -354,8 +355,10 @@ def _add_verify_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _seconds(text: str) -> float:
+    from generator.verify import limits
+
     try:
-        return verify_limits.seconds(text, "--build-timeout")
+        return limits.seconds(text, "--build-timeout")
     except UsageError as err:
         raise argparse.ArgumentTypeError(err.message) from None
 
@@ -493,6 +496,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args: Any = build_parser().parse_args(argv)
+    from generator import sources
+
     sources.apply_git_policy()  # before any git runs, Copier's included
     try:
         with terminations_interrupt():

@@ -12,13 +12,17 @@ project.
 
 from __future__ import annotations
 
+import contextlib
 import io
+import os
 import re
 import shutil
 import subprocess
 import tarfile
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -314,18 +318,80 @@ def check_all(projects: list[Path], *, trust: bool) -> Iterator[tuple[Path, Drif
     and each project's update is predicted from two renders; where the prediction cannot stand in
     (migrations, extensions), the real update runs on a throwaway copy.
 
+    The renders of a fleet are CPU work that does not depend on each other: with two projects or
+    more behind, they run in worker processes, one per core (rows still come in the given order).
     One project's failure, of whatever kind, is that project's row: it never stops the others.
     """
-    with tempfile.TemporaryDirectory(prefix="gostarter-check-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="gostarter-check-") as tmp, contextlib.ExitStack() as stack:
         known = Sources(Path(tmp))
-        for index, project in enumerate(projects):
-            try:
-                yield project, _check(resolved(project), known, Path(tmp) / f"p{index}", trust=trust)
-            except GostarterError as err:
-                yield project, err
-            except Exception as err:  # noqa: BLE001 - a fleet check reports every project
-                detail = sources.redact(str(err).splitlines()[0] if str(err) else "")
-                yield project, GostarterError(f"could not be checked ({type(err).__name__}: {detail})")
+        looked = [_row(_look, project, known) for project in projects]
+        behind = {i: found for i, found in enumerate(looked) if isinstance(found, _Behind)}
+        work = {i: Path(tmp) / f"p{i}" for i in behind}
+        count = min(os.cpu_count() or 1, len(behind))
+        pool = children.workers(count, Path(tmp)) if count > 1 else None
+        if pool is not None:  # on every way out, what has not started never will
+            stack.callback(pool.shutdown, wait=True, cancel_futures=True)
+        started = {i: pool.submit(_predicted, found, work[i]) for i, found in behind.items() if pool}
+        for i, project in enumerate(projects):
+            found = looked[i]
+            if isinstance(found, _Behind):
+                found = _row(_finish, found, started.get(i), work[i], trust)
+            yield project, found
+
+
+def _row(check: Callable[..., Any], *args: Any) -> Any:
+    """What `check(*args)` found, or its failure of whatever kind as a GostarterError: a project's row."""
+    try:
+        return check(*args)
+    except GostarterError as err:
+        return err
+    except Exception as err:  # noqa: BLE001 - a fleet check reports every project
+        detail = sources.redact(str(err).splitlines()[0] if str(err) else "")
+        return GostarterError(f"could not be checked ({type(err).__name__}: {detail})")
+
+
+@dataclass(frozen=True)
+class _Behind:
+    """A project behind its template, with the two version trees its prediction renders."""
+
+    drift: Drift
+    old_tree: Path
+    new_tree: Path
+
+
+def _look(project: Path, known: Sources) -> Drift | _Behind:
+    """The project's version against its template's newest (a Drift when current), and the trees."""
+    project = resolved(project)
+    source, current = recorded(project)
+    drift = Drift(project, source, current, known.newest(source))
+    if not drift.behind:
+        return drift
+    return _Behind(drift, known.tree(source, current), known.tree(source, drift.newest))
+
+
+def _predicted(behind: _Behind, work: Path) -> list[FileChange] | str:
+    """predict() in a worker: the changes, or why the prediction cannot stand in (a string)."""
+    try:
+        return predict(behind.drift.project, behind.old_tree, behind.new_tree, behind.drift, work)
+    except _Inexact as err:
+        return str(err)
+
+
+def _finish(behind: _Behind, future: Future[list[FileChange] | str] | None, work: Path, trust: bool) -> Drift:
+    """The prediction (a worker's, else made here; here too when the worker died), or the real
+    update on a throwaway copy where the prediction cannot stand in."""
+    predicted: list[FileChange] | str | None = None
+    if future is not None:
+        with contextlib.suppress(BrokenProcessPool):  # a worker killed: predict here instead
+            predicted = future.result()
+    if predicted is None:
+        shutil.rmtree(work, ignore_errors=True)
+        predicted = _predicted(behind, work)
+    if isinstance(predicted, str):
+        with throwaway_copy(behind.drift.project) as copy:
+            return preview(behind.drift.project, copy, trust=trust)
+    behind.drift.changes = predicted
+    return behind.drift
 
 
 def resolved(project: Path) -> Path:
@@ -334,20 +400,6 @@ def resolved(project: Path) -> Path:
         return project.resolve()
     except (OSError, RuntimeError) as err:
         raise UsageError(f"{project} cannot be resolved: {err}") from None
-
-
-def _check(project: Path, known: Sources, work: Path, *, trust: bool) -> Drift:
-    source, current = recorded(project)
-    drift = Drift(project, source, current, known.newest(source))
-    if not drift.behind:
-        return drift
-    try:
-        old_tree, new_tree = known.tree(source, current), known.tree(source, drift.newest)
-        drift.changes = predict(project, old_tree, new_tree, drift, work)
-    except _Inexact:
-        with throwaway_copy(project) as copy:
-            return preview(project, copy, trust=trust)
-    return drift
 
 
 @dataclass

@@ -10,6 +10,8 @@ import json
 import os
 import re
 import shutil
+import signal
+import subprocess
 import sys
 import time
 import tomllib
@@ -23,10 +25,13 @@ from tests.helpers import (
     OWNER_MAIN,
     OWNER_MAKEFILE_LINE,
     ROOT,
+    alive,
     answers,
     assert_clean_error,
+    cmdline,
     commit_all,
     copy_template,
+    descendants,
     generate,
     git,
     gostarter,
@@ -380,3 +385,74 @@ def test_update_refuses_a_recorded_answer_the_template_refuses(template_repo: Pa
     done = gostarter_process("update", str(project), "--defaults", "--trust", "--verify", "none")
     assert_clean_error(done, 2, "invalid go_version (in ", ".copier-answers.yml): must be a Go version")
     assert snapshot(project) == before
+
+
+_CHECKING = os.getpid()  # the test process; a fleet check's workers are forked from it
+
+
+def _dies_in_a_worker(behind: lifecycle._Behind, work: Path) -> list[lifecycle.FileChange] | str:
+    """lifecycle._predicted, except that a worker process dies on the project named svc-dies."""
+    if os.getpid() != _CHECKING and behind.drift.project.name == "svc-dies":
+        os._exit(9)
+    return _PREDICTED(behind, work)
+
+
+_PREDICTED = lifecycle._predicted
+
+
+def _rows(found: list[tuple[Path, lifecycle.Drift | Exception]]) -> list[tuple[str, object]]:
+    return [
+        (project.name, row.changes if isinstance(row, lifecycle.Drift) else f"error: {row}")
+        for project, row in found
+    ]
+
+
+def test_a_fleet_check_predicts_in_workers_as_it_would_one_at_a_time(
+    template_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fleet's predictions run in worker processes, one per core: the same rows, in the given
+    order, as checking each project alone (a current one, one that cannot be checked and edited ones
+    among them); a worker that dies costs no row: what it had not finished is predicted in the
+    parent."""
+    names = ["svc-a", "svc-b", "svc-current", "svc-broken", "svc-dies", "svc-e"]
+    projects = [generate(template_repo, tmp_path / name, {"app_name": name}) for name in names]
+    owner_edits(projects[1])
+    (projects[3] / ".copier-answers.yml").write_text("_commit: [not, a, version]\n")
+    release_1_1(template_repo)
+    done = gostarter("update", str(projects[2]), "--defaults", "--trust", "--verify", "none")
+    assert done.returncode == 0, done.stderr
+
+    alone = [row for project in projects for row in lifecycle.check_all([project], trust=False)]
+    assert [name for name, changes in _rows(alone) if changes == []] == ["svc-current"]
+    assert str(_rows(alone)[3][1]).startswith("error: ")
+    assert _rows(list(lifecycle.check_all(projects, trust=False))) == _rows(alone)
+
+    monkeypatch.setattr(lifecycle, "_predicted", _dies_in_a_worker)
+    assert _rows(list(lifecycle.check_all(projects, trust=False))) == _rows(alone)
+
+
+def test_ctrl_c_during_a_fleet_check_leaves_no_worker(template_repo: Path, tmp_path: Path) -> None:
+    """Ctrl-C while the workers render: exit 130, one line, no worker or git process left."""
+    projects = [generate(template_repo, tmp_path / f"svc{i}", {"app_name": f"svc{i}"}) for i in range(12)]
+    release_1_1(template_repo)
+    check = subprocess.Popen(
+        [sys.executable, "-m", "generator", "check", *map(str, projects)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    parent = ""
+    workers: dict[int, str] = {}
+    deadline = time.monotonic() + 60
+    while len(workers) < 2 and check.poll() is None and time.monotonic() < deadline:
+        parent = parent or cmdline(check.pid)
+        # forked workers: the parent's command line, one per core (2 here)
+        workers = {pid: was for pid, was in descendants(check.pid).items() if was == parent}
+        time.sleep(0.005)
+    assert len(workers) >= 2, f"no workers seen: {check.communicate()}"
+    left = descendants(check.pid)
+    check.send_signal(signal.SIGINT)
+    out, err = check.communicate(timeout=60)
+    assert check.returncode == 130, out + err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert not [was for pid, was in left.items() if alive(pid, was)]

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from generator import children
 from generator.console import Progress
 from generator.errors import EnvironmentProblem
-from generator.verify import engine, reaper
+from generator.verify import BUILD_TIMEOUT_ENV, engine, reaper
 from generator.verify.background import first_failure, in_background
 from generator.verify.checks import (
     HEALTHY_DEADLINE_SECONDS,
@@ -34,7 +34,7 @@ from generator.verify.checks import (
     wait_for_hello,
 )
 from generator.verify.diagnosis import container_exited, not_answering
-from generator.verify.limits import BUILD_TIMEOUT_ENV, Limits
+from generator.verify.limits import Limits
 from generator.verify.reaper import Run as RunOwner
 from generator.verify.target import Target, run_quiet
 

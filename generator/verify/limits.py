@@ -16,11 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from generator.errors import UsageError
+from generator.verify import BUILD_TIMEOUT_ENV, DEFAULT_BUILD_TIMEOUT_SECONDS, MEMORY_ENV
 
-MEMORY_ENV = "GOSTARTER_MEMORY_LIMIT"
-BUILD_TIMEOUT_ENV = "GOSTARTER_BUILD_TIMEOUT"
 DEFAULT_MEMORY_BYTES = 256 << 20
-DEFAULT_BUILD_TIMEOUT_SECONDS = 900.0
 PIDS_LIMIT = 256  # far above what a Go service needs (a thread counts), far below a fork bomb's
 MIN_MEMORY_BYTES = 6 << 20  # the least the engine accepts
 DEPLOYMENT = Path("deploy") / "deployment.yaml"

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from generator import children
 from generator.console import Progress
+from generator.verify import BUILD_TIMEOUT_ENV
 from generator.verify.checks import Build, CheckFailed, Run, first_go_error, smoke_http, tail
-from generator.verify.limits import BUILD_TIMEOUT_ENV
 from generator.verify.target import Target
 
 

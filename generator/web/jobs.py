@@ -10,17 +10,15 @@ whatever happens; the server removes its directory on shutdown as well.
 from __future__ import annotations
 
 import os
-import signal
 import tempfile
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
-from generator import render
+from generator import children, render
 from generator.errors import InvalidAnswerError
 from generator.project import read_answers
 from generator.template import Template, write_provenance
@@ -40,22 +38,10 @@ class Job:
     preset_source: str = ""
 
 
-def _ignore_signals(work: str) -> None:
-    """Worker start: Ctrl-C in a terminal reaches the whole process group; the server alone
-    decides when to stop. Temporary files go under the server's directory."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    tempfile.tempdir = work
-
-
 def pool(workers: int, work: Path) -> ProcessPoolExecutor:
-    """The worker processes, forked now, before any request or thread exists."""
-    return ProcessPoolExecutor(
-        max_workers=workers,
-        mp_context=get_context("fork"),
-        initializer=_ignore_signals,
-        initargs=(str(work),),
-    )
+    """The worker processes, forked now, before any request or thread exists; the server alone
+    decides when they stop, and their temporary files go under the server's directory."""
+    return children.workers(workers, work)
 
 
 def warm_up() -> int:
