@@ -150,23 +150,42 @@ def kill_strays() -> list[int]:
     return found
 
 
-def _worker_start(tmp: str | None) -> None:
+def _worker_start(parent: int, tmp: str | None) -> None:
     """A forked worker: Ctrl-C in a terminal reaches the whole process group, and the parent alone
-    decides when its workers stop; SIGTERM and SIGHUP end a worker at once. `tmp`: where its
-    temporary files go."""
+    decides when its workers stop; SIGTERM and SIGHUP end a worker at once, and so does its
+    parent's death, however it dies (SIGKILL included: the worker would otherwise wait forever
+    for work). `tmp`: where its temporary files go."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGHUP, signal.SIG_DFL)
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:  # the parent died before the line above took effect
+        os._exit(1)
     if tmp is not None:
         import tempfile
 
         tempfile.tempdir = tmp
 
 
+_PR_SET_PDEATHSIG = 1
+
+
+def cores() -> int:
+    """The cores this process may run on (its CPU affinity, as taskset or a container sets it)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
 def workers(count: int, tmp: Path | None = None) -> ProcessPoolExecutor:
     """`count` worker processes forked from this one (what it imported, they have: a render in a
     worker starts warm), for CPU-bound work on every core: the web initializr's renders, a fleet
-    check's predictions. Fork before starting threads of your own."""
+    check's predictions. Fork before starting threads of your own; `stop` them on a way out
+    that must not wait for the work under way."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
@@ -174,5 +193,16 @@ def workers(count: int, tmp: Path | None = None) -> ProcessPoolExecutor:
         max_workers=count,
         mp_context=multiprocessing.get_context("fork"),
         initializer=_worker_start,
-        initargs=(str(tmp) if tmp is not None else None,),
+        initargs=(os.getpid(), str(tmp) if tmp is not None else None),
     )
+
+
+def stop(pool: ProcessPoolExecutor) -> None:
+    """End `pool` now: what has not started never will, and the workers are killed mid-work (what
+    they wrote is the caller's to remove). ProcessPoolExecutor has no public way to do this
+    before Python 3.14 (`kill_workers`)."""
+    processes = dict(getattr(pool, "_processes", None) or {})
+    for process in processes.values():
+        with contextlib.suppress(ProcessLookupError, PermissionError, OSError, AttributeError):
+            os.kill(process.pid, signal.SIGKILL)
+    pool.shutdown(wait=True, cancel_futures=True)

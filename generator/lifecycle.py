@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
 import re
 import shutil
 import subprocess
 import tarfile
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import Future
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -322,21 +321,43 @@ def check_all(projects: list[Path], *, trust: bool) -> Iterator[tuple[Path, Drif
     more behind, they run in worker processes, one per core (rows still come in the given order).
     One project's failure, of whatever kind, is that project's row: it never stops the others.
     """
-    with tempfile.TemporaryDirectory(prefix="gostarter-check-") as tmp, contextlib.ExitStack() as stack:
+    with tempfile.TemporaryDirectory(prefix="gostarter-check-") as tmp:
         known = Sources(Path(tmp))
         looked = [_row(_look, project, known) for project in projects]
         behind = {i: found for i, found in enumerate(looked) if isinstance(found, _Behind)}
         work = {i: Path(tmp) / f"p{i}" for i in behind}
-        count = min(os.cpu_count() or 1, len(behind))
-        pool = children.workers(count, Path(tmp)) if count > 1 else None
-        if pool is not None:  # on every way out, what has not started never will
-            stack.callback(pool.shutdown, wait=True, cancel_futures=True)
-        started = {i: pool.submit(_predicted, found, work[i]) for i, found in behind.items() if pool}
-        for i, project in enumerate(projects):
-            found = looked[i]
-            if isinstance(found, _Behind):
-                found = _row(_finish, found, started.get(i), work[i], trust)
-            yield project, found
+        pool, started = _in_workers(behind, work, Path(tmp))
+        try:
+            for i, project in enumerate(projects):
+                found = looked[i]
+                if isinstance(found, _Behind):
+                    found = _row(_finish, found, started.get(i), work[i], trust)
+                yield project, found
+        except BaseException:  # Ctrl-C, SIGTERM, a consumer gone: no waiting for renders under way
+            if pool is not None:
+                children.stop(pool)
+            raise
+        if pool is not None:
+            pool.shutdown(wait=True)
+
+
+def _in_workers(
+    behind: Mapping[int, _Behind], work: Mapping[int, Path], tmp: Path
+) -> tuple[ProcessPoolExecutor | None, dict[int, Future[list[FileChange] | str]]]:
+    """The predictions started in worker processes, one per core, when two or more are to be
+    made; none where workers cannot be made here (no /dev/shm, no fork): then `_finish` predicts
+    each in this process, as it does for one."""
+    count = min(children.cores(), len(behind))
+    if count < 2:
+        return None, {}
+    pool = None
+    try:
+        pool = children.workers(count, tmp)
+        return pool, {i: pool.submit(_predicted, found, work[i]) for i, found in behind.items()}
+    except (OSError, ImportError, NotImplementedError, BrokenProcessPool):
+        if pool is not None:
+            children.stop(pool)
+        return None, {}
 
 
 def _row(check: Callable[..., Any], *args: Any) -> Any:

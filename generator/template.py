@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import importlib.metadata
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -77,13 +79,19 @@ class Template:
 
     def version(self) -> str:
         """This template's version: its checkout's `git describe`, else the package's."""
-        if self.vcs_ref is not None:
-            argv = ["git", "-C", self.src, "describe", "--tags", "--always", "--dirty"]
-            with contextlib.suppress(OSError, subprocess.TimeoutExpired):
-                described = children.run(argv, timeout=60)
-                if described.returncode == 0 and str(described.stdout).strip():
-                    return str(described.stdout).strip()
-        return __version__
+        return self.described() or __version__
+
+    def described(self) -> str | None:
+        """`git describe --tags --always --dirty` of a checkout; None elsewhere, or where git
+        cannot tell (not a repository git will read, no commit yet)."""
+        if self.vcs_ref is None:
+            return None
+        argv = ["git", "-C", self.src, "describe", "--tags", "--always", "--dirty"]
+        with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+            described = children.run(argv, timeout=60)
+            if described.returncode == 0 and str(described.stdout).strip():
+                return str(described.stdout).strip()
+        return None
 
 
 def canonical_source() -> str | None:
@@ -108,23 +116,49 @@ def plain_tree(checkout: Path, dest: Path) -> Path:
     working tree: tracked files and untracked ones that .gitignore does not exclude, uncommitted
     changes included, which is what Copier takes of a local checkout at HEAD. Copier renders such a
     tree at once, where it would first clone the checkout (a `git clone`, a checkout, a submodule
-    update: most of a render's time); the caller records the checkout as the source."""
+    update: most of a render's time); the caller records the checkout as the source.
+
+    Where git will not list the checkout (another user's, a broken `.git`), the parts are copied
+    whole, as Copier renders a directory that is not a repository. A symbolic link is copied as
+    a link when it points inside the parts, else as what it points at (which the copy lacks)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    names = _listed(checkout)
+    if names is None:
+        for part in TEMPLATE_PARTS:
+            source = checkout / part
+            if source.is_dir():
+                shutil.copytree(source, dest / part, ignore=shutil.ignore_patterns(*NOT_TEMPLATE))
+            elif source.is_file():
+                shutil.copy2(source, dest / part)
+        return dest
+    parts = [(checkout / part).resolve() for part in TEMPLATE_PARTS]
+    for name in names:
+        source, target = checkout / name, dest / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_symlink():
+            pointed = source.resolve()
+            if not any(pointed.is_relative_to(part) for part in parts) and pointed.exists():
+                if pointed.is_dir():
+                    shutil.copytree(pointed, target, ignore=shutil.ignore_patterns(*NOT_TEMPLATE))
+                else:
+                    shutil.copy2(pointed, target)
+                continue
+        elif not source.is_file():  # deleted in the working tree (or a submodule)
+            continue
+        shutil.copy2(source, target, follow_symlinks=False)
+    return dest
+
+
+def _listed(checkout: Path) -> list[str] | None:
+    """The template's files of `checkout` as git sees them; None when git cannot tell."""
     argv = ["git", "-C", str(checkout), "ls-files", "-z", "--cached", "--others", "--exclude-standard"]
     try:
         listed = children.run([*argv, "--", *TEMPLATE_PARTS], text=False, timeout=60)
-    except (OSError, subprocess.TimeoutExpired) as err:
-        raise UsageError(f"cannot list the template's files in {checkout}: {err}") from None
+    except (OSError, subprocess.TimeoutExpired):
+        return None
     if listed.returncode != 0:
-        why = (bytes(listed.stderr).decode(errors="replace").strip().splitlines() or ["git failed"])[-1]
-        raise UsageError(f"cannot list the template's files in {checkout}: {why}")
-    dest.mkdir(parents=True, exist_ok=True)
-    for name in {os.fsdecode(entry) for entry in bytes(listed.stdout).split(b"\0") if entry}:
-        source = checkout / name
-        if not source.is_file() and not source.is_symlink():  # deleted in the working tree
-            continue
-        (dest / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(source, dest / name, follow_symlinks=False)
-    return dest
+        return None
+    return sorted({os.fsdecode(entry) for entry in bytes(listed.stdout).split(b"\0") if entry})
 
 
 def record_provenance(project: Path, template: Template) -> None:
@@ -132,7 +166,7 @@ def record_provenance(project: Path, template: Template) -> None:
     never this machine's site-packages path (which no other machine could update from); one
     rendered from a checkout's plain tree records the checkout and its `git describe`."""
     if template.checkout:
-        write_provenance(project, template.version(), template.src)
+        write_provenance(project, template.described(), template.src)
         return
     if not template.bundled:
         return
@@ -145,24 +179,38 @@ def record_provenance(project: Path, template: Template) -> None:
         )
 
 
+# What a YAML 1.2 reader (Renovate's, for one) takes for a number, a boolean or null when plain,
+# beyond what PyYAML (YAML 1.1) already quotes: 1e12345, an all-digit-and-e short hash, 0o17.
+_YAML12_NOT_A_STRING = re.compile(
+    r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?|0o[0-7]+|0x[0-9a-fA-F]+"
+    r"|[-+]?\.(inf|Inf|INF)|\.(nan|NaN|NAN)|null|Null|NULL|~|true|True|TRUE|false|False|FALSE"
+)
+_LINE_BREAKS = frozenset("\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029")  # where str.splitlines or YAML break
+
+
 def _yaml_string(value: str) -> str:
-    """`value` as a YAML string, written as Copier writes its answers file: plain where YAML reads
-    it back as this string, quoted where it would not (a version such as 1.0, an all-digit short
-    hash, a URL holding ": " or " #"), so that a line-oriented reader (the generated
-    template-check workflow) sees a plain URL as it is."""
+    """`value` as a YAML string on one line, written as Copier writes its answers file: plain where
+    any YAML reader reads it back as this string, quoted where it would not (a version such as
+    1.0, a short hash such as 1e12345, a URL holding ": " or " #"), so that a line-oriented reader
+    (the generated template-check workflow) sees a plain URL as it is. A value YAML would fold
+    over lines is written as a JSON string (JSON strings are YAML), which never is."""
     import yaml
 
+    if _LINE_BREAKS.intersection(value) or _YAML12_NOT_A_STRING.fullmatch(value):
+        return json.dumps(value)
     dumped: str = yaml.safe_dump(value, default_flow_style=True, width=2**16, allow_unicode=True)
-    return dumped.removesuffix("\n").removesuffix("\n...").strip()
+    dumped = dumped.removesuffix("\n").removesuffix("\n...").strip()
+    return dumped if len(dumped.splitlines()) == 1 else json.dumps(value)
 
 
-def write_provenance(project: Path, version: str, source: str | None) -> None:
-    """Make the answers file record `source` (None: no source) at `version` as the project's template,
-    in place of whatever Copier recorded (a path on the machine that rendered it)."""
+def write_provenance(project: Path, version: str | None, source: str | None) -> None:
+    """Make the answers file record `source` (None: no source) at `version` (None: none known) as
+    the project's template, in place of whatever Copier recorded (a path on the machine that
+    rendered it)."""
     path = project / ANSWERS_FILE
     lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
     kept = [line for line in lines if not line.startswith(("_src_path:", "_commit:"))]
-    provenance = [f"_commit: {_yaml_string(version)}\n"]
+    provenance = [f"_commit: {_yaml_string(version)}\n"] if version else []
     if source:
         provenance.append(f"_src_path: {_yaml_string(source)}\n")
     first_answer = next((i for i, line in enumerate(kept) if not line.startswith("#")), len(kept))

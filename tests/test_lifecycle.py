@@ -6,6 +6,8 @@ organisation's template: tagged 1.0.0, then changed and tagged 1.1.0.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
 import re
@@ -413,7 +415,7 @@ def test_a_fleet_check_predicts_in_workers_as_it_would_one_at_a_time(
     """The fleet's predictions run in worker processes, one per core: the same rows, in the given
     order, as checking each project alone (a current one, one that cannot be checked and edited ones
     among them); a worker that dies costs no row: what it had not finished is predicted in the
-    parent."""
+    parent; where no worker can be made, the parent predicts them all."""
     names = ["svc-a", "svc-b", "svc-current", "svc-broken", "svc-dies", "svc-e"]
     projects = [generate(template_repo, tmp_path / name, {"app_name": name}) for name in names]
     owner_edits(projects[1])
@@ -430,29 +432,60 @@ def test_a_fleet_check_predicts_in_workers_as_it_would_one_at_a_time(
     monkeypatch.setattr(lifecycle, "_predicted", _dies_in_a_worker)
     assert _rows(list(lifecycle.check_all(projects, trust=False))) == _rows(alone)
 
+    def no_shared_memory(count: int, tmp: Path | None = None) -> None:  # sem_open on a read-only /dev/shm
+        raise OSError(errno.EROFS, "Read-only file system")
 
-def test_ctrl_c_during_a_fleet_check_leaves_no_worker(template_repo: Path, tmp_path: Path) -> None:
-    """Ctrl-C while the workers render: exit 130, one line, no worker or git process left."""
-    projects = [generate(template_repo, tmp_path / f"svc{i}", {"app_name": f"svc{i}"}) for i in range(12)]
-    release_1_1(template_repo)
+    monkeypatch.setattr(lifecycle.children, "workers", no_shared_memory)
+    assert _rows(list(lifecycle.check_all(projects, trust=False))) == _rows(alone)
+
+
+def _checking_with_workers(projects: list[Path]) -> tuple[subprocess.Popen[str], dict[int, str]]:
+    """`gostarter check PROJECTS` as its own process, once its forked workers (the parent's command
+    line, one per core: 2 here) are at work; with every process below it at that moment."""
     check = subprocess.Popen(
         [sys.executable, "-m", "generator", "check", *map(str, projects)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
-    parent = ""
-    workers: dict[int, str] = {}
+    parent, workers = "", {}
     deadline = time.monotonic() + 60
     while len(workers) < 2 and check.poll() is None and time.monotonic() < deadline:
         parent = parent or cmdline(check.pid)
-        # forked workers: the parent's command line, one per core (2 here)
         workers = {pid: was for pid, was in descendants(check.pid).items() if was == parent}
         time.sleep(0.005)
     assert len(workers) >= 2, f"no workers seen: {check.communicate()}"
-    left = descendants(check.pid)
-    check.send_signal(signal.SIGINT)
-    out, err = check.communicate(timeout=60)
-    assert check.returncode == 130, out + err
-    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
-    assert not [was for pid, was in left.items() if alive(pid, was)]
+    time.sleep(0.5)  # into the renders
+    return check, descendants(check.pid)
+
+
+def test_a_fleet_check_stopped_leaves_no_worker_and_waits_for_no_render(
+    template_repo: Path, tmp_path: Path
+) -> None:
+    """Renders that take long (a template file that loops for minutes): Ctrl-C or SIGTERM to
+    gostarter alone ends it within seconds, exit 130 or 143 and one line, the workers killed
+    mid-render; SIGKILL to gostarter kills its workers too (they would wait for work forever)."""
+    projects = [generate(template_repo, tmp_path / f"svc{i}", {"app_name": f"svc{i}"}) for i in range(4)]
+    slow = "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}\n"
+    (template_repo / "template" / "SLOW.md.jinja").write_text(slow)
+    release_1_1(template_repo)
+    for signum, code in ((signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGKILL, -9)):
+        check, left = _checking_with_workers(projects)
+        try:
+            stopped = time.monotonic()
+            check.send_signal(signum)
+            out, err = check.communicate(timeout=30)
+            assert check.returncode == code, out + err
+            deadline = time.monotonic() + 10
+            while [pid for pid, was in left.items() if alive(pid, was)] and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert not [was for pid, was in left.items() if alive(pid, was)], signum
+            assert time.monotonic() - stopped < 10, f"{signum}: waited for the renders"
+            if signum != signal.SIGKILL:
+                assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+        finally:  # a failure here must not leave minutes of renders running
+            for pid, was in [(check.pid, ""), *left.items()]:
+                if pid == check.pid or alive(pid, was):
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
+            check.wait()

@@ -387,3 +387,22 @@ def test_the_template_check_workflow_reads_the_source_however_yaml_writes_it(tmp
     write_provenance(root, "1.0", url)
     assert f"_src_path: {url}\n" in (root / ".copier-answers.yml").read_text()
     assert yaml.safe_load((root / ".copier-answers.yml").read_text())["_commit"] == "1.0"
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["https://git.example.com/t.git", "git@host:org/t.git", "1.0", "1234567", "1e12345", "0o17", "true",
+     "null", "~", "a: b #c", "-dash", "it's", "é/ü", "a\nb", "\x85", "x\u2028y", "1.2.3-4-gabc-dirty"],
+)  # fmt: skip
+def test_provenance_is_one_yaml_line_that_reads_back_as_written(tmp_path: Path, value: str) -> None:
+    """`_src_path` and `_commit` stay one line each, read back as the same string by a YAML 1.1
+    reader (PyYAML) and hold no plain scalar a YAML 1.2 reader takes for a number or a boolean."""
+    (tmp_path / ".copier-answers.yml").write_text("# Changes here will be overwritten\napp_name: svc\n")
+    write_provenance(tmp_path, value, value)
+    lines = (tmp_path / ".copier-answers.yml").read_text().splitlines()
+    assert len(lines) == 4, lines
+    written = yaml.safe_load((tmp_path / ".copier-answers.yml").read_text())
+    assert written["_commit"] == value and written["_src_path"] == value
+    plain = next(line for line in lines if line.startswith("_commit:")).split(": ", 1)[1]
+    if re.fullmatch(r"[-+]?[0-9][0-9eEoOxX.+-]*|true|false|null|~", plain):
+        pytest.fail(f"{plain} is a number, a boolean or null to YAML 1.2")

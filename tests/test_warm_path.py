@@ -8,6 +8,7 @@ template renders from a plain tree of its working tree, without a clone.
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -138,3 +139,22 @@ def test_a_service_slow_to_listen_passes_its_healthcheck(
     found = tomllib.loads(report.read_text())
     assert 2.0 <= found["first_response_seconds"] <= found["healthy_seconds"]
     assert any(check.startswith("HEALTHCHECK healthy") for check in found["checks"])
+
+
+def test_a_checkout_links_and_a_checkout_git_cannot_read_still_render(tmp_path: Path) -> None:
+    """A link in the template to a file outside the template's parts renders as that file; a
+    checkout git will not read (a `.git` that points nowhere) renders as the directory it is, as
+    Copier renders a directory that is not a repository: no `_commit`, the checkout as the source."""
+    checkout = copy_template(tmp_path / "checkout")
+    (checkout / "NOTICE.txt").write_text("Copyright the platform team.\n")
+    (checkout / "template" / "NOTICE.md").symlink_to("../NOTICE.txt")
+    commit_all(checkout, "template", tag="9.9.9")
+    _render_watched(checkout, tmp_path / "linked")
+    assert (tmp_path / "linked" / "NOTICE.md").read_text() == "Copyright the platform team.\n"
+
+    shutil.rmtree(checkout / ".git")
+    (checkout / ".git").write_text("gitdir: /nonexistent/repository\n")
+    _render_watched(checkout, tmp_path / "unreadable")
+    recorded = answers(tmp_path / "unreadable")
+    assert recorded["_src_path"] == str(checkout) and "_commit" not in recorded
+    assert (tmp_path / "unreadable" / "NOTICE.md").is_file() and recorded["app_name"] == "fromtree"
