@@ -387,9 +387,10 @@ class _VersionAction(argparse.Action):
     """`--version`: the package and the template (looked up only when asked: it runs git)."""
 
     def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> None:
-        from generator import __version__, render
+        from generator import __version__
+        from generator.template import Template  # where the template is, without Copier
 
-        print(f"gostarter {__version__} (template {render.Template.resolve().version()})")
+        print(f"gostarter {__version__} (template {Template.resolve().version()})")
         parser.exit()
 
 
