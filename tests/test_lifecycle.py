@@ -439,11 +439,12 @@ def test_a_fleet_check_predicts_in_workers_as_it_would_one_at_a_time(
     assert _rows(list(lifecycle.check_all(projects, trust=False))) == _rows(alone)
 
 
-def _checking_with_workers(projects: list[Path]) -> tuple[subprocess.Popen[str], dict[int, str]]:
-    """`gostarter check PROJECTS` as its own process, once its forked workers (the parent's command
-    line, one per core: 2 here) are at work; with every process below it at that moment."""
+def _checking_with_workers(projects: list[Path], tmp: Path) -> tuple[subprocess.Popen[str], dict[int, str]]:
+    """`gostarter check PROJECTS` as its own process with TMPDIR=`tmp`, once its forked workers (the
+    parent's command line, one per core: 2 here) are at work; with every process below it then."""
     check = subprocess.Popen(
         [sys.executable, "-m", "generator", "check", *map(str, projects)],
+        env={**os.environ, "TMPDIR": str(tmp)},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -464,13 +465,16 @@ def test_a_fleet_check_stopped_leaves_no_worker_and_waits_for_no_render(
 ) -> None:
     """Renders that take long (a template file that loops for minutes): Ctrl-C or SIGTERM to
     gostarter alone ends it within seconds, exit 130 or 143 and one line, the workers killed
-    mid-render; SIGKILL to gostarter kills its workers too (they would wait for work forever)."""
+    mid-render, nothing left in its temporary directory; SIGKILL to gostarter kills its workers
+    too (they would wait for work forever)."""
     projects = [generate(template_repo, tmp_path / f"svc{i}", {"app_name": f"svc{i}"}) for i in range(4)]
     slow = "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}\n"
     (template_repo / "template" / "SLOW.md.jinja").write_text(slow)
     release_1_1(template_repo)
     for signum, code in ((signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGKILL, -9)):
-        check, left = _checking_with_workers(projects)
+        tmp = tmp_path / f"tmp-{signum.name}"  # what a SIGKILLed gostarter cannot remove stays here
+        tmp.mkdir()
+        check, left = _checking_with_workers(projects, tmp)
         try:
             stopped = time.monotonic()
             check.send_signal(signum)
@@ -483,6 +487,7 @@ def test_a_fleet_check_stopped_leaves_no_worker_and_waits_for_no_render(
             assert time.monotonic() - stopped < 10, f"{signum}: waited for the renders"
             if signum != signal.SIGKILL:
                 assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+                assert not list(tmp.iterdir()), f"{signum}: left {sorted(p.name for p in tmp.iterdir())}"
         finally:  # a failure here must not leave minutes of renders running
             for pid, was in [(check.pid, ""), *left.items()]:
                 if pid == check.pid or alive(pid, was):
