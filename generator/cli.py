@@ -197,19 +197,20 @@ def cmd_update(args: argparse.Namespace) -> int:
         return _update_dry_run(project, args)
     recorded(project)  # a usage error before anything else
     Settings.read(project)  # an answers file without a valid app_name and port is not updated
-    uncommitted = lifecycle.dirty(project)
-    if uncommitted and not args.allow_dirty:
-        shown = ", ".join(uncommitted[:5]) + (", ..." if len(uncommitted) > 5 else "")
-        raise UsageError(
-            f"{project} has uncommitted changes ({shown}); nothing was updated",
-            hint="commit or stash them first, so that the update can be reviewed and undone with git "
-            "(or pass --allow-dirty: they are stashed and put back afterwards)",
-        )
-    interactive = not args.defaults and _on_a_terminal()
-    before = set(read_answers(project))
     data = parse_data(args.data)
-    with lifecycle.set_aside(project, bool(uncommitted)) as restored:
-        render.update(project, interactive=interactive, quiet=args.quiet, trust=args.trust, data=data)
+    with lifecycle.update_lock(project):
+        uncommitted = lifecycle.dirty(project)
+        if uncommitted and not args.allow_dirty:
+            shown = ", ".join(uncommitted[:5]) + (", ..." if len(uncommitted) > 5 else "")
+            raise UsageError(
+                f"{project} has uncommitted changes ({shown}); nothing was updated",
+                hint="commit or stash them first, so that the update can be reviewed and undone with git "
+                "(or pass --allow-dirty: they are stashed and put back afterwards)",
+            )
+        interactive = not args.defaults and _on_a_terminal()
+        before = set(read_answers(project))
+        with lifecycle.set_aside(project, bool(uncommitted)) as restored:
+            render.update(project, interactive=interactive, quiet=args.quiet, trust=args.trust, data=data)
     _say_defaults(read_answers(project), before, interactive)
     conflicts = lifecycle.conflicted(project)
     problems = [restored.problem] if not restored.ok else []

@@ -120,5 +120,13 @@ class RenderError(GostarterError):
     """Copier could not render or update the project."""
 
 
+class GitDirectoryError(UsageError):
+    """A template would write into a git directory (`.git` at any depth): refused, nothing run."""
+
+    def __init__(self, message: str, *, path: str, hint: str = "") -> None:
+        super().__init__(message, hint=hint)
+        self.path = path
+
+
 class EnvironmentProblem(GostarterError):
     """Something the machine lacks: a Docker engine, BuildKit, a Go toolchain."""

@@ -13,12 +13,16 @@ project.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import io
+import os
 import re
 import shutil
 import subprocess
 import tarfile
 import tempfile
+import time
+import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -32,7 +36,7 @@ import yaml
 from packaging.version import InvalidVersion, Version
 
 from generator import children, outputs, render, sources
-from generator.errors import GostarterError, UsageError
+from generator.errors import GitDirectoryError, GostarterError, UsageError
 from generator.project import ANSWERS_FILE, read_answers, recorded
 
 # What Copier writes around a conflict it could not merge (its "inline" mode).
@@ -86,7 +90,7 @@ def _version(text: str) -> Version:
 
 
 def _git(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return children.run([*_GIT, *args], cwd=cwd)
+    return sources.run_local_git([*_GIT, *args], cwd=cwd)
 
 
 def newest_version(source: str) -> str:
@@ -117,7 +121,8 @@ def throwaway_copy(project: Path) -> Iterator[Path]:
     repository with it, so nothing done in the copy can reach the user's refs, index or objects."""
     with tempfile.TemporaryDirectory(prefix="gostarter-preview-") as tmp:
         copy = Path(tmp) / project.name
-        shutil.copytree(project, copy, symlinks=True, ignore=shutil.ignore_patterns(".git"))
+        with update_lock(project, shared=True):  # never a half-updated project
+            shutil.copytree(project, copy, symlinks=True, ignore=shutil.ignore_patterns(".git"))
         for argv in (
             ("init", "-q"),
             ("add", "-A"),
@@ -271,7 +276,8 @@ def _migrations_between(tree: Path, old: str, new: str) -> bool:
 
 
 def _merges_cleanly(mine: Path, base: Path, theirs: Path) -> bool:
-    merged = children.run(["git", "merge-file", "-p", "--quiet", str(mine), str(base), str(theirs)])
+    argv = ["git", "merge-file", "-p", "--quiet", str(mine), str(base), str(theirs)]
+    merged = sources.run_local_git(argv, cwd=mine.parent)
     return merged.returncode == 0
 
 
@@ -282,11 +288,7 @@ def predict(project: Path, old_tree: Path, new_tree: Path, drift: Drift, work: P
         raise _Inexact("migrations run between these versions")
     answers = {key: value for key, value in read_answers(project).items() if not key.startswith("_")}
     old_dir, new_dir = work / "old", work / "new"
-    try:
-        render.render_version(old_tree, old_dir, answers)
-        render.render_version(new_tree, new_dir, answers)
-    except GostarterError as err:
-        raise _Inexact(err.message) from None
+    _render_both(answers, (old_tree, old_dir), (new_tree, new_dir))
     old, new, mine = _files(old_dir), _files(new_dir), _files(project)
     changes = []
     for name in sorted(set(old) | set(new)):
@@ -306,6 +308,18 @@ def predict(project: Path, old_tree: Path, new_tree: Path, drift: Drift, work: P
         else:
             changes.append(FileChange(name, "conflict"))
     return changes
+
+
+def _render_both(answers: Mapping[str, Any], *versions: tuple[Path, Path]) -> None:
+    """Render each (tree, destination) with the recorded answers; _Inexact where that fails,
+    except for a release refused outright (it writes into a git directory)."""
+    try:
+        for tree, dest in versions:
+            render.render_version(tree, dest, answers)
+    except GitDirectoryError:
+        raise
+    except GostarterError as err:
+        raise _Inexact(err.message) from None
 
 
 def _same(a: Path, b: Path) -> bool:
@@ -423,62 +437,134 @@ def resolved(project: Path) -> Path:
         raise UsageError(f"{project} cannot be resolved: {err}") from None
 
 
+LOCK_NAME = "gostarter-update.lock"
+# Seconds a second update of the same project waits for the first before it refuses.
+LOCK_WAIT_SECONDS = 5.0
+
+
+@contextmanager
+def update_lock(project: Path, *, shared: bool = False) -> Iterator[None]:
+    """One update of a project at a time: an exclusive lock on `gostarter-update.lock` in the
+    project's git directory (its own, for a linked work tree), held from before the clean-tree
+    check to after the uncommitted changes are back, so that no other run's roll-back or stash
+    can touch what this one wrote. A dry run holds it shared: it reads the project while no update
+    writes. A second run waits `LOCK_WAIT_SECONDS`, then refuses in one line naming the lock.
+    Outside a git repository there is nothing to lock (the update itself refuses)."""
+    found = _git(project, "rev-parse", "--absolute-git-dir")
+    if found.returncode != 0:
+        yield
+        return
+    lock = Path(found.stdout.strip()) / LOCK_NAME
+    try:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
+    except OSError as err:
+        raise UsageError(f"cannot open the update lock {lock}: {err.strerror}; nothing was changed") from None
+    try:
+        deadline = time.monotonic() + LOCK_WAIT_SECONDS
+        while True:
+            try:
+                fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise UsageError(
+                        f"another update of {project} is running (it holds {lock}); nothing was changed",
+                        hint="wait for it to finish, then run this again",
+                    ) from None
+                time.sleep(0.05)
+        yield
+    finally:
+        os.close(fd)
+
+
 @dataclass
 class Restored:
     """Whether uncommitted changes set aside for an update came back cleanly, and if not, where
-    each of them is now (one sentence)."""
+    each of them is now (one sentence). `stash`: the commit id that holds them meanwhile."""
 
     ok: bool = True
     problem: str = ""
+    stash: str = ""
 
 
 STASH_MARKERS = ("<<<<<<< Updated upstream", ">>>>>>> Stashed changes")
+_STASH_MESSAGE = "gostarter update: your uncommitted changes"
 
 
 @contextmanager
 def set_aside(project: Path, needed: bool) -> Iterator[Restored]:
     """Stash the uncommitted changes (untracked files too) for the length of an update, then put
-    them back in the work tree, whatever happened (see `_put_back`)."""
+    them back in the work tree, whatever happened (see `_put_back`).
+
+    The stash is kept by its commit id, read at once by a message of this run's own (`git stash
+    create` cannot hold untracked files), and applied by that id: another run, or a template's
+    migration that pops, drops or clears the stash list, cannot take it, and every message names it."""
     restored = Restored()
     if not needed:
         yield restored
         return
-    stashed = _git(project, "stash", "push", "--include-untracked", "--quiet", "-m", "gostarter update")
+    token = f"{_STASH_MESSAGE} ({uuid.uuid4().hex})"
+    stashed = _git(project, "stash", "push", "--include-untracked", "--quiet", "-m", token)
     if stashed.returncode != 0:
         raise UsageError(f"cannot set the uncommitted changes aside: {stashed.stderr.strip()[-200:]}")
+    restored.stash = next((sha for sha, subject in _stashes(project) if subject.endswith(token)), "")
+    if not restored.stash:
+        raise UsageError(f"cannot set the uncommitted changes aside: git stash kept no entry for {project}")
     try:
         yield restored
     finally:
         _put_back(project, restored)
 
 
+def _stashes(project: Path) -> list[tuple[str, str]]:
+    """The stash list: (commit id, message) of each entry, newest first."""
+    listed = _git(project, "stash", "list", "--format=%H %gs")
+    return [tuple(line.split(" ", 1)) for line in listed.stdout.splitlines() if " " in line]  # type: ignore[misc]
+
+
+def _drop(project: Path, stash: str) -> None:
+    """Drop the entry for commit `stash` from the stash list, wherever it is now (if it still is)."""
+    for i, (sha, _) in enumerate(_stashes(project)):
+        if sha == stash:
+            _git(project, "stash", "drop", "--quiet", f"stash@{{{i}}}")
+            return
+
+
+def _keep(project: Path, stash: str) -> str:
+    """Make sure commit `stash` is in the stash list (a migration may have dropped it); how to get it back."""
+    if stash not in {sha for sha, _ in _stashes(project)}:
+        _git(project, "stash", "store", "--quiet", "-m", _STASH_MESSAGE, stash)
+    return f"`git stash list` (commit {stash[:12]}; `git stash apply {stash[:12]}` brings it back)"
+
+
 def _put_back(project: Path, restored: Restored) -> None:
     """Bring the stashed changes back over what the update left.
 
-    Nothing changed (no update, a failure, an interruption rolled back): the stash pops onto
+    Nothing changed (no update, a failure, an interruption rolled back): the stash applies onto
     the tree it came from. Otherwise the update is committed for a moment so that the stash
     applies by a real merge, then uncommitted again: a clash leaves both sides in the file
     between git's markers, as `git stash pop` would, with a copy kept in `git stash list`.
     Where git refuses to merge at all (an untracked file of yours where the update adds one),
     the update is undone and the tree is exactly as it was before it.
     """
+    stash = restored.stash
     if not dirty(project):
         _pop(project, restored)
         return
     _git(project, "add", "-A")
     _git(project, "commit", "-q", "--no-verify", "-m", "gostarter: the update, for a moment")
-    applied = _git(project, "stash", "apply", "--quiet")
+    applied = _git(project, "stash", "apply", "--quiet", stash)
     unmerged = _git(project, "diff", "--name-only", "--diff-filter=U").stdout.split()
     if applied.returncode == 0 or unmerged:
         _git(project, "reset", "-q", "--mixed", "HEAD~1")
         if not unmerged:
-            _git(project, "stash", "drop", "--quiet")
+            _drop(project, stash)
             return
         restored.ok = False
         restored.problem = (
             f"your uncommitted changes clash with the update in {', '.join(unmerged)}: both sides are "
             f"in each of them between {STASH_MARKERS[0]!r} and {STASH_MARKERS[1]!r}; your other "
-            "changes are back as they were, and a copy of all of them stays in `git stash list`"
+            f"changes are back as they were, and a copy of all of them stays in {_keep(project, stash)}"
         )
         return
     why = (applied.stderr.strip().splitlines() or ["git stash apply failed"])[0]
@@ -494,13 +580,17 @@ def _put_back(project: Path, restored: Restored) -> None:
 
 
 def _pop(project: Path, restored: Restored) -> None:
-    popped = _git(project, "stash", "pop", "--quiet")
+    """Apply the stash by its id onto the tree it came from, then drop it from the list."""
+    popped = _git(project, "stash", "apply", "--quiet", restored.stash)
     if popped.returncode != 0:
         restored.ok = False
-        last = (popped.stderr.strip().splitlines() or ["git stash pop failed"])[-1]
+        last = (popped.stderr.strip().splitlines() or ["git stash apply failed"])[-1]
         restored.problem = (
-            f"your uncommitted changes could not be put back ({last}); they are in `git stash list`"
+            f"your uncommitted changes could not be put back ({last}); they are in "
+            f"{_keep(project, restored.stash)}"
         )
+        return
+    _drop(project, restored.stash)
 
 
 def dirty(project: Path) -> list[str]:

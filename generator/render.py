@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import os
 import re
 import shutil
@@ -29,8 +30,15 @@ import jinja2
 from copier.errors import CopierError, CopierWarning, UnsafeTemplateError
 from plumbum import ProcessExecutionError
 
-from generator import children, sources
-from generator.errors import DestinationError, GostarterError, InvalidAnswerError, RenderError, UsageError
+from generator import sources
+from generator.errors import (
+    DestinationError,
+    GitDirectoryError,
+    GostarterError,
+    InvalidAnswerError,
+    RenderError,
+    UsageError,
+)
 from generator.project import ANSWERS_FILE, read_answers, recorded
 from generator.template import Template as Template  # re-exported: callers of render.Template keep working
 from generator.template import plain_tree
@@ -46,6 +54,62 @@ _BLAMED = re.compile(r"invalid (?P<key>\S+): (?P<msg>.*)", re.S)
 
 
 _FORK_HINT = "fix the template (or report it to whoever maintains it); nothing was written"
+# Passed to every Copier call, whatever the template's own `_exclude` says (Copier puts the
+# caller's patterns last, and the last match wins): nothing rendered lands in a git directory.
+EXCLUDE = (".git",)
+
+
+class _IntoGitDir(Exception):
+    """Copier was about to render `path` (relative to the destination) into a git directory."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path)
+        self.path = path
+
+
+def _into_git_dir(root: Path, relpath: Path) -> bool:
+    """Whether `relpath` under `root` is in a git directory: a `.git` part (in any case, as git
+    itself refuses on case-insensitive file systems), or a symlink already written leading into one."""
+    if any(part.casefold() == ".git" for part in relpath.parts):
+        return True
+    with contextlib.suppress(OSError, RuntimeError, ValueError):
+        real = (root / relpath).resolve().relative_to(root.resolve())
+        return any(part.casefold() == ".git" for part in real.parts)
+    return False
+
+
+def _guard_git_dir() -> None:
+    """Make Copier refuse, by name, any path it renders into a git directory.
+
+    Copier asks `Worker.match_exclude` (an internal cached property: tests/test_git_safety.py
+    holds its contract) about every path it renders, by its rendered name, pretend runs
+    included, before writing it: a release whose `{{ '.git' }}/hooks/pre-commit` would add a
+    hook is refused when its answers are checked, before Copier's update starts. `EXCLUDE`
+    keeps such paths out even should this hook no longer be reached."""
+    from copier._main import Worker
+
+    original = Worker.__dict__["match_exclude"]
+    if getattr(original, "gostarter_guard", False):
+        return
+
+    def match_exclude(self: Any) -> Any:
+        excluded = original.func(self)
+        root = Path(self.dst_path)
+
+        def match(path: Path) -> bool:
+            if _into_git_dir(root, Path(path)):
+                raise _IntoGitDir(str(path))
+            return bool(excluded(path))
+
+        return match
+
+    guarded: Any = functools.cached_property(match_exclude)
+    guarded.__set_name__(Worker, "match_exclude")
+    guarded.gostarter_guard = True
+    setattr(Worker, "match_exclude", guarded)  # noqa: B010 - a cached_property, not a method
+
+
+_guard_git_dir()
 
 
 def _jinja_problem(err: jinja2.TemplateError) -> str:
@@ -81,6 +145,7 @@ def _copier_errors(where: str, *, template: str) -> Iterator[None]:
         with (
             _scratch(),
             sources.network_deadline(template),
+            sources.local_git_deadline(),
             warnings.catch_warnings(),
             redirect_stdout(sys.stderr),
         ):
@@ -88,6 +153,14 @@ def _copier_errors(where: str, *, template: str) -> Iterator[None]:
             yield
     except (KeyboardInterrupt, UnsafeTemplateError, GostarterError):
         raise
+    except _IntoGitDir as err:
+        raise GitDirectoryError(
+            f"the template {sources.redact(template)} writes {err.path}, inside a git directory; "
+            "gostarter never lets a template write there (it would run commands: hooks, fsmonitor), "
+            "nothing was changed",
+            path=err.path,
+            hint="report it to whoever maintains the template",
+        ) from None
     except jinja2.TemplateError as err:
         raise RenderError(f"the template is broken: {_jinja_problem(err)}", hint=_FORK_HINT) from None
     except ValueError as err:
@@ -260,6 +333,7 @@ def _copy(
             quiet=quiet,
             skip_tasks=pretend or not unsafe,
             unsafe=unsafe,
+            exclude=EXCLUDE,
         )
 
 
@@ -513,6 +587,7 @@ def update(
                 unsafe=unsafe,
                 skip_tasks=not run_tasks,
                 data=dict(data or {}),
+                exclude=EXCLUDE,
             )
 
     try:
@@ -554,7 +629,7 @@ def _unsafe_features(err: UnsafeTemplateError) -> set[str]:
 
 def _unclean(project: Path) -> str:
     """Why `project` is not a clean git work tree ("" when it is): the roll-back needs one."""
-    status = children.run(["git", "status", "--porcelain"], cwd=project)
+    status = sources.run_local_git(["git", "status", "--porcelain"], cwd=project)
     if status.returncode != 0:
         return "is not in a git repository"
     return "has uncommitted changes" if status.stdout.strip() else ""
@@ -566,4 +641,4 @@ def _roll_back(project: Path) -> None:
     if not _unclean(project):
         return
     for argv in (["git", "reset", "--quiet", "--hard", "HEAD"], ["git", "clean", "--quiet", "-fd"]):
-        children.run(argv, cwd=project)
+        sources.run_local_git(argv, cwd=project)

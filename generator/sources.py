@@ -34,6 +34,9 @@ COMMIT_MAX_CHARS = 255
 # Seconds a network operation (a listing, a clone, a whole Copier update) may take.
 TIMEOUT_VAR = "GOSTARTER_NETWORK_TIMEOUT"
 DEFAULT_TIMEOUT_SECONDS = 120.0
+# Seconds any one local git process (gostarter's or Copier's) may run.
+LOCAL_TIMEOUT_VAR = "GOSTARTER_GIT_TIMEOUT"
+DEFAULT_LOCAL_TIMEOUT_SECONDS = 300.0
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _REMOTE_HELPER = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*::")  # git's <transport>::<address>
 _USERINFO = re.compile(
@@ -107,23 +110,106 @@ def timeout_seconds() -> float:
     return value if value > 0 else DEFAULT_TIMEOUT_SECONDS
 
 
+def local_timeout_seconds() -> float:
+    """The deadline of one local git process: $GOSTARTER_GIT_TIMEOUT seconds, else 300."""
+    try:
+        value = float(os.environ.get(LOCAL_TIMEOUT_VAR, ""))
+    except ValueError:
+        return DEFAULT_LOCAL_TIMEOUT_SECONDS
+    return value if value > 0 else DEFAULT_LOCAL_TIMEOUT_SECONDS
+
+
 def git_policy() -> dict[str, str]:
-    """The environment every git process gostarter starts, or Copier starts for it, runs with."""
+    """The environment every git process gostarter starts, or Copier starts for it, runs with
+    (beside it, none of `INHERITED_REPOSITORY`): allowed transports only, no password prompt
+    without a terminal, and none of the user's hooks or fsmonitor (git's command-line scope,
+    through GIT_CONFIG_COUNT, outranks every config file; the user's own entries there are kept)."""
     policy = {"GIT_ALLOW_PROTOCOL": ALLOWED_PROTOCOLS, "GIT_PROTOCOL_FROM_USER": "0"}
     if not sys.stdin or not sys.stdin.isatty():
         policy["GIT_TERMINAL_PROMPT"] = "0"  # nobody is there to type a password: fail, don't wait
+    entries = [entry for entry in _config_entries() if entry[0].lower() not in _FORCED_LOWER]
+    entries += list(FORCED_CONFIG.items())
+    policy["GIT_CONFIG_COUNT"] = str(len(entries))
+    for i, (key, value) in enumerate(entries):
+        policy[f"GIT_CONFIG_KEY_{i}"], policy[f"GIT_CONFIG_VALUE_{i}"] = key, value
     return policy
 
 
+# What git reads from the environment to find a repository other than the work tree it runs in:
+# git sets them for hooks, CI steps export them. Inherited, they would send a `git init`, `add`
+# or `commit` of gostarter's (or Copier's) into that other repository. GIT_CONFIG_PARAMETERS
+# (`git -c` of a parent git) would outrank the settings below.
+INHERITED_REPOSITORY = (
+    "GIT_DIR",
+    "GIT_WORK_TREE",
+    "GIT_INDEX_FILE",
+    "GIT_OBJECT_DIRECTORY",
+    "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+    "GIT_COMMON_DIR",
+    "GIT_NAMESPACE",
+    "GIT_CONFIG_PARAMETERS",
+)
+# The user's hooks (a global core.hooksPath, a pre-commit framework) and fsmonitor would run on
+# template content in Copier's temporary repositories, and a hook that waits would hang the run.
+FORCED_CONFIG = {"core.hooksPath": os.devnull, "core.fsmonitor": "false"}
+_FORCED_LOWER = {key.lower() for key in FORCED_CONFIG}
+
+
+def _config_entries() -> list[tuple[str, str]]:
+    """The user's own GIT_CONFIG_COUNT entries (as git reads them; none when the count is not a number)."""
+    try:
+        count = int(os.environ.get("GIT_CONFIG_COUNT", "0"))
+    except ValueError:
+        return []
+    keys = (os.environ.get(f"GIT_CONFIG_KEY_{i}") for i in range(max(count, 0)))
+    return [(key, os.environ.get(f"GIT_CONFIG_VALUE_{i}", "")) for i, key in enumerate(keys) if key]
+
+
+def git_env() -> dict[str, str]:
+    """This process's environment as a git process it starts gets it: `git_policy()`, and none of
+    `INHERITED_REPOSITORY`."""
+    env = {key: value for key, value in os.environ.items() if key not in INHERITED_REPOSITORY}
+    return {**env, **git_policy()}
+
+
 def apply_git_policy() -> None:
-    """Put `git_policy()` into this process's environment, and into plumbum's copy of it, which
-    Copier's own git calls use (plumbum copies os.environ once, when it is imported)."""
+    """Make this process's environment `git_env()`, and plumbum's copy of it, which Copier's own
+    git calls use (plumbum copies os.environ once, when it is imported)."""
     policy = git_policy()
     os.environ.update(policy)
+    for key in INHERITED_REPOSITORY:
+        os.environ.pop(key, None)
     plumbum = sys.modules.get("plumbum")
     if plumbum is not None:
         for key, value in policy.items():
             plumbum.local.env[key] = value
+        for key in INHERITED_REPOSITORY:
+            if key in plumbum.local.env:
+                del plumbum.local.env[key]
+
+
+def run_local_git(argv: Sequence[str], *, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """A git command on local repositories (a project, a throwaway copy), under `git_env()` and the
+    local deadline: past it, the command is ended and the failure is one UsageError."""
+    seconds = local_timeout_seconds()
+    try:
+        return children.run(argv, cwd=cwd, env=git_env(), stdin=subprocess.DEVNULL, timeout=seconds)
+    except subprocess.TimeoutExpired:
+        raise UsageError(
+            f"git {_subcommand(argv)} did not finish within {seconds:.0f} s in {cwd}; it was ended",
+            hint=f"{LOCAL_TIMEOUT_VAR} sets the deadline",
+        ) from None
+
+
+def _subcommand(argv: Sequence[str]) -> str:
+    """The git subcommand of `argv` (`git -c k=v commit ...` -> commit)."""
+    words = iter(argv[1:])
+    for word in words:
+        if word == "-c":
+            next(words, None)
+        elif not word.startswith("-"):
+            return word
+    return ""
 
 
 def run_git(
@@ -134,7 +220,7 @@ def run_git(
     seconds = timeout_seconds()
     try:
         return children.run(
-            argv, cwd=cwd, env={**os.environ, **git_policy()}, stdin=subprocess.DEVNULL, text=not binary,
+            argv, cwd=cwd, env=git_env(), stdin=subprocess.DEVNULL, text=not binary,
             timeout=seconds,
         )  # fmt: skip
     except subprocess.TimeoutExpired:
@@ -205,3 +291,62 @@ def network_deadline(source: str) -> Iterator[None]:
         raise
     finally:
         timer.cancel()
+
+
+@contextlib.contextmanager
+def local_git_deadline() -> Iterator[None]:
+    """Bound every git process a library call (Copier) starts below this one, local work
+    included: one still running after `local_timeout_seconds()` is killed, and the call's
+    failure becomes one line. A watcher thread looks once a second."""
+    seconds = local_timeout_seconds()
+    done = threading.Event()
+    ended: list[str] = []
+
+    def watch() -> None:
+        while not done.wait(min(1.0, seconds / 4)):
+            for pid in children.descendants(os.getpid()):
+                if _is_git(pid) and _age(pid) > seconds:
+                    with contextlib.suppress(ProcessLookupError, PermissionError):
+                        ended.append(_command_line(pid))
+                        os.kill(pid, signal.SIGKILL)
+
+    watcher = threading.Thread(target=watch, name="gostarter-git-deadline", daemon=True)
+    watcher.start()
+    try:
+        yield
+    except Exception:
+        if ended:
+            raise UsageError(
+                f"git did not finish within {seconds:.0f} s ({ended[0][:120]}); it was ended, "
+                "nothing was changed",
+                hint=f"{LOCAL_TIMEOUT_VAR} sets the deadline",
+            ) from None
+        raise
+    finally:
+        done.set()
+        watcher.join()
+
+
+def _is_git(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip().startswith("git")
+    except OSError:
+        return False
+
+
+def _command_line(pid: int) -> str:
+    try:
+        words = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        return redact(" ".join(os.fsdecode(word) for word in words).strip())
+    except OSError:
+        return "git"
+
+
+def _age(pid: int) -> float:
+    """Seconds since process `pid` started (0 when Linux's /proc cannot tell)."""
+    try:
+        started = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[19])
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0.0
+    return uptime - started / os.sysconf("SC_CLK_TCK")
