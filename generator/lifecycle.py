@@ -447,32 +447,56 @@ def update_lock(project: Path, *, shared: bool = False) -> Iterator[None]:
     """One update of a project at a time: an exclusive lock on `gostarter-update.lock` in the
     project's git directory (its own, for a linked work tree), held from before the clean-tree
     check to after the uncommitted changes are back, so that no other run's roll-back or stash
-    can touch what this one wrote. A dry run holds it shared: it reads the project while no update
-    writes. A second run waits `LOCK_WAIT_SECONDS`, then refuses in one line naming the lock.
+    can touch what this one wrote. A copy for a dry run or a check holds it shared: it never
+    reads a half-updated project. A second run waits `LOCK_WAIT_SECONDS`, then refuses in one
+    line naming the lock. The file is removed by its last holder, so nothing is left behind.
     Outside a git repository there is nothing to lock (the update itself refuses)."""
     found = _git(project, "rev-parse", "--absolute-git-dir")
     if found.returncode != 0:
         yield
         return
     lock = Path(found.stdout.strip()) / LOCK_NAME
+    fd = _locked(lock, project, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
     try:
-        fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
-    except OSError as err:
-        raise UsageError(f"cannot open the update lock {lock}: {err.strerror}; nothing was changed") from None
-    try:
-        deadline = time.monotonic() + LOCK_WAIT_SECONDS
-        while True:
-            try:
-                fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    raise UsageError(
-                        f"another update of {project} is running (it holds {lock}); nothing was changed",
-                        hint="wait for it to finish, then run this again",
-                    ) from None
-                time.sleep(0.05)
         yield
+    finally:
+        _unlock(lock, fd)
+
+
+def _locked(lock: Path, project: Path, mode: int) -> int:
+    """An open descriptor of `lock` holding `mode`, once the lock is free and still at its path
+    (a holder removes it on the way out: a lock on a removed file would lock nothing)."""
+    deadline = time.monotonic() + LOCK_WAIT_SECONDS
+    while True:
+        try:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
+        except OSError as err:
+            raise UsageError(f"cannot open the update lock {lock}: {err.strerror}; nothing changed") from None
+        try:
+            fcntl.flock(fd, mode | fcntl.LOCK_NB)
+            held = os.fstat(fd)
+            now = os.lstat(lock)
+            if (held.st_dev, held.st_ino) == (now.st_dev, now.st_ino):
+                return fd
+        except (BlockingIOError, FileNotFoundError):
+            pass
+        os.close(fd)
+        if time.monotonic() >= deadline:
+            raise UsageError(
+                f"another update of {project} is running (it holds {lock}); nothing was changed",
+                hint="wait for it to finish, then run this again",
+            )
+        time.sleep(0.05)
+
+
+def _unlock(lock: Path, fd: int) -> None:
+    """Release the lock held on `fd`, removing the file when no one else holds it."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # alone (a shared holder may not be)
+        with contextlib.suppress(OSError):
+            lock.unlink()
+    except BlockingIOError:
+        pass
     finally:
         os.close(fd)
 

@@ -306,9 +306,10 @@ def local_git_deadline() -> Iterator[None]:
         while not done.wait(min(1.0, seconds / 4)):
             for pid in children.descendants(os.getpid()):
                 if _is_git(pid) and _age(pid) > seconds:
-                    with contextlib.suppress(ProcessLookupError, PermissionError):
-                        ended.append(_command_line(pid))
-                        os.kill(pid, signal.SIGKILL)
+                    ended.append(_command_line(pid))
+                    for late in [*children.descendants(pid), pid]:  # a filter or helper it started too
+                        with contextlib.suppress(ProcessLookupError, PermissionError):
+                            os.kill(late, signal.SIGKILL)
 
     watcher = threading.Thread(target=watch, name="gostarter-git-deadline", daemon=True)
     watcher.start()
