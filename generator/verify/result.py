@@ -183,8 +183,14 @@ def summary(result: Result) -> str:
             f"GET / answered {HELLO!r} {result.first_response_seconds:.2f} s after start; "
             f"healthy; stopped with exit 0 in {result.stop_seconds:.2f} s"
         )
+    elif result.failed and several:
+        failed = [name for name, item in result.platforms.items() if item.failed]
+        named = (
+            f"{', '.join(failed)} of {', '.join(result.platforms)}" if failed else ", ".join(result.platforms)
+        )
+        line = f"verification failed ({result.mode}) on {named}" + ("" if failed else f": {result.reason}")
     elif result.failed:
-        line = f"verification failed ({result.mode}){on}: {result.reason}"
+        line = f"verification failed ({result.mode}): {result.reason}"
     else:
         return f"verification skipped: {result.reason}"
     if several:
