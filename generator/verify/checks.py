@@ -197,6 +197,18 @@ def unfetchable_base_image(log: Iterable[str], platform: str | None = None) -> s
     return ""
 
 
+def failed_step_output(log: Iterable[str]) -> str:
+    """The last line the failed build step printed (`#11 0.623 app: build constraints exclude all
+    Go files in /src`), without BuildKit's step number and time; "" when none failed or printed."""
+    lines = list(log)
+    failed = next((m.group(1) for m in map(_STEP_ERROR.match, lines) if m), None)
+    if failed is None:
+        return ""
+    printed = re.compile(rf"^#{failed} \d+\.\d+ (.+)$")
+    outputs = [m.group(1).strip() for m in map(printed.match, lines) if m]
+    return outputs[-1] if outputs else ""
+
+
 def first_go_error(text: str) -> str:
     """The compiler's first `file.go:L:C: message` line, if any."""
     for line in text.splitlines():

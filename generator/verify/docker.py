@@ -29,6 +29,7 @@ from generator.verify.checks import (
     CheckFailed,
     Run,
     check_healthz,
+    failed_step_output,
     first_go_error,
     tail,
     unfetchable_base_image,
@@ -229,7 +230,7 @@ def build_image(
         unfetchable = unfetchable_base_image(log, platform)
         if unfetchable:
             raise CheckFailed(unfetchable, detail)
-        cause = first_go_error(detail) or next(
+        cause = first_go_error(detail) or failed_step_output(log) or next(
             (ln for ln in reversed(log) if ln.lower().startswith(("error", "failed"))), ""
         )
         raise CheckFailed(
