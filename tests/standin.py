@@ -257,8 +257,15 @@ def registry_reachable(registry: str = REGISTRY) -> bool:
         return False
 
 
+def _buildkit_client() -> str:
+    """A docker client that builds with BuildKit (`--platform`), as verification picks one."""
+    from generator.verify import find_build_command
+
+    return os.environ.get("GOSTARTER_DOCKER") or find_build_command().client
+
+
 def _docker(*args: str) -> None:
-    docker_cli = os.environ.get("GOSTARTER_DOCKER", "docker")
+    docker_cli = _buildkit_client()
     env = {**os.environ, "DOCKER_CLI_EXPERIMENTAL": "enabled", "DOCKER_BUILDKIT": "1"}
     done = subprocess.run([docker_cli, *args], capture_output=True, text=True, env=env, check=False)
     if done.returncode != 0:
@@ -295,7 +302,7 @@ def push_multiplatform(client: docker.DockerClient, name: str, platforms: tuple[
 
 
 def _has_local_manifest(name: str) -> bool:
-    docker_cli = os.environ.get("GOSTARTER_DOCKER", "docker")
+    docker_cli = _buildkit_client()
     env = {**os.environ, "DOCKER_CLI_EXPERIMENTAL": "enabled"}
     done = subprocess.run(
         [docker_cli, "manifest", "inspect", name], capture_output=True, env=env, check=False
