@@ -230,8 +230,10 @@ def build_image(
         unfetchable = unfetchable_base_image(log, platform)
         if unfetchable:
             raise CheckFailed(unfetchable, detail)
-        cause = first_go_error(detail) or failed_step_output(log) or next(
-            (ln for ln in reversed(log) if ln.lower().startswith(("error", "failed"))), ""
+        cause = (
+            first_go_error(detail)
+            or failed_step_output(log)
+            or next((ln for ln in reversed(log) if ln.lower().startswith(("error", "failed"))), "")
         )
         raise CheckFailed(
             f"the image did not build ({' '.join(build.argv)} exited {code})"
