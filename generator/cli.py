@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from generator import outputs, presets
+from generator import outputs, presets, rehearse_command
 from generator.errors import (
     ExitCode,
     GostarterError,
@@ -277,6 +277,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     dirs = args.dirs or ["."]
     _check_report(args, *[Path(d) for d in dirs])
+    if args.html:
+        outputs.check_target(Path(args.html), what="page", inside=[Path(d) for d in dirs])
     drifts: list[lifecycle.Drift] = []
     unchecked: list[tuple[str, str]] = []
     for directory, drift in lifecycle.check_all([Path(d) for d in dirs], trust=args.trust):
@@ -298,6 +300,11 @@ def cmd_check(args: argparse.Namespace) -> int:
               + (f"; {len(unchecked)} could not be checked" if unchecked else ""))  # fmt: skip
     if args.report:
         lifecycle.write_report(drifts, Path(args.report), unchecked=unchecked)
+    if args.html:
+        from generator import report_html
+
+        page = report_html.drift_page(drifts, unchecked)
+        report_html.write_page(Path(args.html), page, inside=[Path(d) for d in dirs])
     if unchecked:
         return ExitCode.USAGE
     return ExitCode.FAILURE if behind else ExitCode.SUCCESS
@@ -507,10 +514,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("dirs", nargs="*", metavar="DIR", help="generated projects (default: .)")
     check.add_argument("--report", metavar="FILE", help="write the findings as TOML")
+    check.add_argument(
+        "--html", metavar="FILE", help="write the fleet's drift as one self-contained HTML page"
+    )
     check.add_argument("--trust", action="store_true", help="run the template's migrations in the preview")
     check.set_defaults(handler=cmd_check)
 
     _add_preset(commands)
+    rehearse_command.add_parser(commands)
     web.add_parser(commands)
     return parser
 
