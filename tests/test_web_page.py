@@ -111,6 +111,15 @@ def test_axe_finds_no_violation_in_any_state_of_the_page(browser: Any, served: s
             page.context.close()
     linked = _open(browser, served + "/?builder_image=evil.example.com/golang:1.27&with_backstage=true")
     found["share link"] = _axe(linked)
+    # The page a refused form answers without JavaScript (axe itself needs JavaScript: the form is
+    # sent as the browser sends it, bypassing the script's checks).
+    linked.locator('[name="app_name"]').fill("Pay_ments")
+    with linked.expect_navigation() as navigation:
+        linked.evaluate("document.getElementById('starter').submit()")
+    assert navigation.value.status == 400
+    linked.wait_for_selector("form[data-ready=true]")
+    assert linked.locator("[data-refused]").is_visible()
+    found["no-JavaScript refusal"] = _axe(linked)
     linked.context.close()
     assert {state: v for state, v in found.items() if v} == {}
 
@@ -159,7 +168,6 @@ def test_with_javascript_off_a_refused_form_is_the_page_with_its_messages(browse
     assert page.locator('[name="app_name"]').input_value() == "Pay_ments"
     assert page.locator('[name="port"]').input_value() == "9090"
     assert page.locator("[data-refused]").is_visible()
-    assert _axe(page) == []
     page.locator('[name="app_name"]').fill("payments")
     with page.expect_download() as download:
         page.locator('[data-action="download"]').click()
