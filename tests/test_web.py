@@ -333,7 +333,8 @@ def test_the_page_and_metadata_carry_the_security_and_cache_headers(web: Any) ->
 
 def test_a_share_link_fills_the_form_and_turns_problems_into_messages(web: Any) -> None:
     """Unknown parameters become a warning, a refused answer the validator's message beside its
-    field (download disabled): never an error page."""
+    field and in the refusal notice: never an error page. Download stays a working submit button
+    (with JavaScript off the corrected form must go); the script disables it while refused."""
     page = web.get("/", params={"app_name": "payments", "go_version": "1.26", "colour": "red"})
     assert page.status_code == 200
     assert re.search(r'id="q-app_name" name="app_name"\s+type="text"\s+value="payments"', page.text)
@@ -343,7 +344,8 @@ def test_a_share_link_fills_the_form_and_turns_problems_into_messages(web: Any) 
     assert "&#39;colour&#39;, which this template does not ask" in page.text
     refused = web.get("/", params={"app_name": "Bad"}).text
     assert re.search(r'data-error-for="app_name" aria-live="polite">must be lowercase', refused)
-    assert re.search(r'data-action="download" formaction="/starter.zip" disabled', refused)
+    assert "data-refused" in refused
+    assert re.search(r'data-action="download" formaction="/starter.zip">', refused)
 
 
 def test_preview_lists_every_file_with_its_content(web: Any) -> None:
@@ -360,8 +362,18 @@ def test_openapi_describes_each_question_as_a_parameter(web: Any) -> None:
     document = web.get("/openapi.json").json()
     parameters = {p["name"]: p for p in document["paths"]["/starter.zip"]["get"]["parameters"]}
     assert list(parameters) == list(QUESTIONS)
-    assert parameters["port"]["schema"] == {"type": "integer", "default": 8080}
-    assert parameters["with_k8s"]["schema"] == {"type": "boolean", "default": False}
+    assert parameters["port"]["schema"] == {
+        "type": "integer",
+        "default": 8080,
+        "title": "Port",
+        "x-section": "Service",
+    }
+    assert parameters["with_k8s"]["schema"] == {
+        "type": "boolean",
+        "default": False,
+        "title": "Kubernetes manifests",
+        "x-section": "Deployment",
+    }
     assert parameters["runtime_base"]["schema"]["enum"] == list(QUESTIONS["runtime_base"]["choices"].values())
 
 

@@ -111,12 +111,14 @@ def test_axe_finds_no_violation_in_any_state_of_the_page(browser: Any, served: s
             page.context.close()
     linked = _open(browser, served + "/?builder_image=evil.example.com/golang:1.27&with_backstage=true")
     found["share link"] = _axe(linked)
+    assert linked.locator('[data-action="download"]').is_disabled()  # owner refuses: the script knows
     # The page a refused form answers without JavaScript (axe itself needs JavaScript: the form is
     # sent as the browser sends it, bypassing the script's checks).
     linked.locator('[name="app_name"]').fill("Pay_ments")
-    with linked.expect_navigation() as navigation:
+    with linked.expect_response(lambda response: response.url.endswith("/starter.zip")) as refused:
         linked.evaluate("document.getElementById('starter').submit()")
-    assert navigation.value.status == 400
+    assert refused.value.status == 400
+    linked.wait_for_url("**/starter.zip")
     linked.wait_for_selector("form[data-ready=true]")
     assert linked.locator("[data-refused]").is_visible()
     found["no-JavaScript refusal"] = _axe(linked)

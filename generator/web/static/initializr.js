@@ -128,6 +128,7 @@
     }
     explore.hidden = false;
     if (first) show(first.file, first.button);
+    explore.scrollIntoView({ block: "start" }); // below the form: bring it into view
     explore.dataset.state = "shown";
   }
 
