@@ -160,7 +160,7 @@ def oversized(root: Path, names: Iterable[str]) -> str:
 
 
 def files_under(root: Path) -> Iterator[str]:
-    """Every file under `root` (a link to one included, `.git` aside) as a relative name, found without
+    """Every file under `root` (a link to one included, any `.git` aside) as a relative name, found without
     recursion: a tree thousands of levels deep is walked like any other."""
     pending = [root]
     while pending:
@@ -170,8 +170,67 @@ def files_under(root: Path) -> Iterator[str]:
         except OSError:
             continue
         for entry in entries:
+            if entry.name == ".git":  # a repository, or a worktree's pointer to one
+                continue
             if entry.is_dir(follow_symlinks=False):
-                if entry.name != ".git":
-                    pending.append(Path(entry.path))
+                pending.append(Path(entry.path))
             elif entry.is_file():
                 yield os.path.relpath(entry.path, root)
+
+
+def remove_tree(root: Path) -> None:
+    """shutil.rmtree(root, ignore_errors=True) without recursion: a tree thousands of levels deep
+    (a project's untracked files, copied for a preview) is removed like any other."""
+    if root.is_symlink():  # the link, never what it points to
+        with contextlib.suppress(OSError):
+            root.unlink()
+        return
+    directories, pending = [], [root]
+    while pending:
+        directory = pending.pop()
+        directories.append(directory)
+        try:
+            entries = list(os.scandir(directory))
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                pending.append(Path(entry.path))
+            else:
+                with contextlib.suppress(OSError):
+                    os.unlink(entry.path)
+    for directory in reversed(directories):
+        with contextlib.suppress(OSError):
+            os.rmdir(directory)
+
+
+def same_content(a: Path, b: Path) -> bool:
+    """Whether two files hold the same bytes, read a block at a time (never whole)."""
+    if a.stat().st_size != b.stat().st_size:
+        return False
+    with a.open("rb") as one, b.open("rb") as other:
+        while True:
+            block = one.read(_BLOCK)
+            if block != other.read(_BLOCK):
+                return False
+            if not block:
+                return True
+
+
+def holds_all(path: Path, needles: Iterable[bytes]) -> bool:
+    """Whether the file holds every one of `needles`, read a block at a time (never whole)."""
+    missing = set(needles)
+    keep = max((len(needle) for needle in missing), default=1) - 1
+    tail = b""
+    with path.open("rb") as stream:
+        while missing:
+            block = stream.read(_BLOCK)
+            if not block:
+                return False
+            window = tail + block
+            missing = {needle for needle in missing if needle not in window}
+            tail = window[-keep:] if keep else b""
+    return True
+
+
+_BLOCK = 1 << 20

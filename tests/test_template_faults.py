@@ -17,19 +17,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import assert_clean_error, commit_all, git, gostarter, gostarter_process
+from tests.helpers import (
+    COPIER_YML,
+    assert_clean_error,
+    commit_all,
+    git,
+    gostarter,
+    gostarter_process,
+    release,
+)
 from tests.helpers import snapshot as _snapshot
-
-COPIER_YML = """\
-_subdirectory: template
-app_name:
-  type: str
-  default: demo
-port:
-  type: int
-  default: 8080
-"""
-ANSWERS = "{{ _copier_answers|to_nice_yaml }}"
 
 FAULTS = {
     "ZeroDivisionError": "{{ 1 // 0 }}",
@@ -39,33 +36,6 @@ FAULTS = {
     "ValueError": "{{ 'abc'.index('z') }}",  # was reported as an invalid answer
     "UndefinedError": "{{ nope.attr }}",  # was named without its file
 }
-
-
-def mini_template(repo: Path) -> Path:
-    """A template at 1.0.0 with two files."""
-    (repo / "template").mkdir(parents=True)
-    (repo / "copier.yml").write_text(COPIER_YML)
-    (repo / "template" / "README.md.jinja").write_text("# {{ app_name }}\n")
-    (repo / "template" / "{{ _copier_conf.answers_file }}.jinja").write_text(ANSWERS)
-    commit_all(repo, "1.0.0", tag="1.0.0")
-    return repo
-
-
-def release(repo: Path, name: str, content: str, tag: str = "1.1.0") -> None:
-    """A release that adds `template/NAME` with `content` on its second line."""
-    (repo / "template" / name).write_text(f"line one\n{content}\n")
-    commit_all(repo, tag, tag=tag)
-
-
-@pytest.fixture
-def tracked(tmp_path: Path) -> tuple[Path, Path]:
-    """A project generated from the mini template at 1.0.0, committed: (template, project)."""
-    template = mini_template(tmp_path / "template")
-    project = tmp_path / "p"
-    done = gostarter("new", str(project), "--template", str(template), "--defaults", "--verify", "none")
-    assert done.returncode == 0, done.stderr
-    commit_all(project, "generated")
-    return template, project
 
 
 def snapshot(project: Path) -> dict[str, str]:
@@ -80,10 +50,10 @@ def private_tmp(tmp_path: Path) -> Path:
 
 
 @pytest.mark.parametrize("kind", sorted(FAULTS))
-def test_update_names_the_file_and_line_of_any_exception(tracked: tuple[Path, Path], kind: str) -> None:
+def test_update_names_the_file_and_line_of_any_exception(mini_tracked: tuple[Path, Path], kind: str) -> None:
     """Whatever a release's template code raises, `update` exits 1 with one line naming
     template/broken.txt.jinja:2 and the exception, and the project is as it was."""
-    template, project = tracked
+    template, project = mini_tracked
     release(template, "broken.txt.jinja", FAULTS[kind])
     before = snapshot(project)
     done = gostarter("update", str(project), "--defaults", "--verify", "none")
@@ -94,11 +64,11 @@ def test_update_names_the_file_and_line_of_any_exception(tracked: tuple[Path, Pa
 
 @pytest.mark.parametrize("command", ["new", "update", "dry-run", "check"])
 def test_every_command_reports_a_broken_release_in_one_line(
-    tracked: tuple[Path, Path], tmp_path: Path, command: str
+    mini_tracked: tuple[Path, Path], tmp_path: Path, command: str
 ) -> None:
     """`new --template`, `update`, `update --dry-run` and `check` (a row), as processes of their own:
     no traceback, the documented exit code, nothing left in the project or in TMPDIR."""
-    template, project = tracked
+    template, project = mini_tracked
     release(template, "broken.txt.jinja", FAULTS["RecursionError"])
     before = snapshot(project)
     tmp = private_tmp(tmp_path)
@@ -131,11 +101,11 @@ def test_every_command_reports_a_broken_release_in_one_line(
 
 
 def test_a_huge_string_is_refused_at_once_in_bounded_memory(
-    tracked: tuple[Path, Path], tmp_path: Path
+    mini_tracked: tuple[Path, Path], tmp_path: Path
 ) -> None:
     """`{{ 'x' * 1500000000 }}` once took `check` 52 s and 7.2 GB: now the memory bound stops it
     with MemoryError at once, and each command says so in one line naming the file and line."""
-    template, project = tracked
+    template, project = mini_tracked
     release(template, "huge.txt.jinja", "{{ 'x' * 1500000000 }}")
     before = snapshot(project)
     for argv in (
@@ -164,10 +134,10 @@ _PEAK = (
 )
 
 
-def test_a_file_over_the_limit_is_refused_by_name(tracked: tuple[Path, Path], tmp_path: Path) -> None:
+def test_a_file_over_the_limit_is_refused_by_name(mini_tracked: tuple[Path, Path], tmp_path: Path) -> None:
     """A rendered file over $GOSTARTER_MAX_RENDER_BYTES is refused naming it, by `new`, `update`
     (which undoes the update) and `check`; under the limit the same release updates."""
-    template, project = tracked
+    template, project = mini_tracked
     release(template, "big.txt.jinja", "{{ 'y' * 300000 }}")
     before = snapshot(project)
     small = {"GOSTARTER_MAX_RENDER_BYTES": "256Ki"}
@@ -190,9 +160,9 @@ def test_a_file_over_the_limit_is_refused_by_name(tracked: tuple[Path, Path], tm
     assert (project / "big.txt").stat().st_size > 300000
 
 
-def test_a_release_over_the_limit_in_all_is_refused(tracked: tuple[Path, Path]) -> None:
+def test_a_release_over_the_limit_in_all_is_refused(mini_tracked: tuple[Path, Path]) -> None:
     """Many files each under the limit, over it together: refused, the total named."""
-    template, project = tracked
+    template, project = mini_tracked
     for i in range(5):
         (template / "template" / f"part{i}.txt.jinja").write_text("{{ 'z' * 60000 }}\n")
     commit_all(template, "1.1.0", tag="1.1.0")
@@ -209,8 +179,8 @@ def test_a_release_over_the_limit_in_all_is_refused(tracked: tuple[Path, Path]) 
     assert git(project, "status", "--porcelain") == ""
 
 
-def test_a_bad_limit_is_a_usage_error(tracked: tuple[Path, Path]) -> None:
-    _, project = tracked
+def test_a_bad_limit_is_a_usage_error(mini_tracked: tuple[Path, Path]) -> None:
+    _, project = mini_tracked
     done = gostarter(
         "update", str(project), "--defaults", "--verify", "none", env={"GOSTARTER_MAX_RENDER_BYTES": "lots"}
     )
