@@ -105,6 +105,11 @@ def _version(text: str) -> Version:
     return Version("0")
 
 
+def as_version(text: str) -> Version:
+    """A recorded `_commit` or `git describe` output as a PEP 440 version (0 for a bare commit)."""
+    return _version(text)
+
+
 def _git(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return children.run([*_GIT, *args], cwd=cwd)
 

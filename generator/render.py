@@ -525,8 +525,10 @@ def update(
     trust: bool = False,
     run_tasks: bool = True,
     data: Mapping[str, Any] | None = None,
+    vcs_ref: str | None = None,
 ) -> None:
-    """Bring a generated project up to the newest template version (copier update).
+    """Bring a generated project up to the newest template version (copier update), or to its
+    template's `vcs_ref` (a rehearsal: a branch or commit of the template not yet released).
 
     `data` changes answers on the way (`--data with_backstage=true`): Copier
     renders the old version with the recorded answers and the new one with
@@ -559,6 +561,7 @@ def update(
                 unsafe=unsafe,
                 skip_tasks=not run_tasks,
                 data=dict(data or {}),
+                vcs_ref=vcs_ref,
             )
 
     try:
