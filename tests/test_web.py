@@ -209,7 +209,7 @@ def test_a_worker_that_dies_costs_one_503_and_the_server_renders_again(tmp_path:
 
     with initializr(tmp_path / "temp", cache_entries=0) as client:
         state = client.app.state.initializr
-        os.kill(state.pool.submit(jobs.warm_up).result(), signal.SIGKILL)
+        os.kill(state.renders.pool.submit(jobs.warm_up).result(), signal.SIGKILL)
         time.sleep(1)
         failed = client.get("/starter.zip", params={"app_name": "after"})
         assert _is_json_error(failed, 503)
@@ -480,6 +480,14 @@ def _section_of(page: str, name: str) -> str:
     found = re.findall(r'<fieldset class="section" data-section="([^"]*)">', before)
     assert found, name
     return found[-1]
+
+
+def test_every_question_of_this_template_has_a_label_and_a_section() -> None:
+    """A question added to copier.yml without them would land in "Other" under its key."""
+    missing = [
+        name for name, details in QUESTIONS.items() if not (details.get("label") and details.get("section"))
+    ]
+    assert missing == [], f"give these questions a label and a section in copier.yml: {missing}"
 
 
 def test_labels_and_sections_come_from_copier_yml(web: Any) -> None:
