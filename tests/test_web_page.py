@@ -20,14 +20,13 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.helpers import CHROMIUM, CHROMIUM_ARGS, IN_CI, ROOT
+from tests.helpers import CHROMIUM, CHROMIUM_ARGS, ROOT, WEB_AUDIT, needs_file
+from tests.helpers import axe_violations as _axe
 
-AUDIT = Path(os.environ.get("GOSTARTER_WEB_AUDIT", Path.home() / ".cache/gostarter-ci/web-audit"))
 NODE = Path(
     os.environ.get("GOSTARTER_NODE", Path.home() / ".cache/gostarter-ci/renovate/node_modules/.bin/node")
 )
-AXE = AUDIT / "node_modules/axe-core/axe.min.js"
-LIGHTHOUSE = AUDIT / "node_modules/lighthouse/cli/index.js"
+LIGHTHOUSE = WEB_AUDIT / "node_modules/lighthouse/cli/index.js"
 TIMEOUT = 30_000
 WIDTHS = {320: 640, 390: 844, 1280: 800}  # width: height of the screens the page is held to
 QUESTIONS = {
@@ -37,19 +36,11 @@ QUESTIONS = {
 }
 
 
-def _needs(path: Path, what: str) -> None:
-    if not path.is_file():
-        message = f"needs {what} at {path} (.ci/run installs it)"
-        if IN_CI:
-            pytest.fail(f"{message}; CI=true")
-        pytest.skip(message)
-
-
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     """Debian's Chromium as a browser in which each test opens contexts of its own (JavaScript off,
     dark, a phone)."""
-    _needs(CHROMIUM, "Chromium")
+    needs_file(CHROMIUM, "Chromium")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -68,19 +59,6 @@ def _open(browser: Any, url: str, width: int = 1280, **options: Any) -> Any:
     if options.get("java_script_enabled", True):
         page.wait_for_selector("form[data-ready=true]")
     return page
-
-
-def _axe(page: Any) -> list[str]:
-    """axe-core's violations on the page as it is now, one line each (rule, impact, targets). The
-    script is evaluated through the DevTools protocol: the page's CSP refuses inline scripts."""
-    _needs(AXE, "axe-core")
-    if not page.evaluate("typeof window.axe !== 'undefined'"):
-        page.evaluate(AXE.read_text())
-    result = page.evaluate(
-        "async () => (await axe.run(document, {rules: {'target-size': {enabled: true}}})).violations"
-        ".map(v => `${v.id} (${v.impact}): ${v.nodes.map(n => n.target.join(' ')).join(', ')}`)"
-    )
-    return list(result)
 
 
 def _wide(page: Any) -> int:
@@ -190,8 +168,8 @@ def test_sections_show_copier_yml_labels_in_order(browser: Any, served: str) -> 
 
 
 def _lighthouse(url: str, preset: str, out: Path) -> dict[str, float]:
-    _needs(LIGHTHOUSE, "Lighthouse")
-    _needs(NODE, "Node >= 22")
+    needs_file(LIGHTHOUSE, "Lighthouse")
+    needs_file(NODE, "Node >= 22")
     argv = [str(NODE), str(LIGHTHOUSE), url, "--output=json", f"--output-path={out}", "--quiet"]
     argv += ["--only-categories=performance,accessibility,best-practices"]
     argv += ["--chrome-flags=--headless=new --no-sandbox --disable-gpu"]
