@@ -226,7 +226,7 @@ def _hunks(text: str) -> str:
     return "\n...\n".join("\n".join(lines[a:b]) for a, b in spans)
 
 
-def _verification(result: Any) -> dict[str, Any]:
+def verification_figures(result: Any) -> dict[str, Any]:
     keys = ("result", "mode", "reason", "build_seconds", "first_response_seconds", "stop_seconds",
             "image_size_bytes", "binary_size_bytes")  # fmt: skip
     figures = {key: getattr(result, key) for key in keys}
@@ -272,7 +272,7 @@ def _rehearse_one(job: _Job, target: Target, options: Options) -> Row:
                 copy, mode=options.mode, progress=Progress(quiet=True), remove_image=True,
                 build_timeout=options.build_timeout,
             )  # fmt: skip
-            row.verification = _verification(result)
+            row.verification = verification_figures(result)
             if result.failed:
                 row.status, row.reason = Status.FAILS, result.reason
             elif job.migrations:
