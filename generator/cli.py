@@ -96,12 +96,22 @@ def _verify_and_report(
         build_timeout=args.build_timeout,
         memory_limit=args.memory_limit,
         preflight=preflight,
+        platforms=_platforms(args),
     )
     if args.report:
         verify.write_report(result, Path(args.report), project=shown_as or project)
     shown = str(_shown((shown_as or project).absolute()))
     verify.print_result(result, shown_as=shown, kept=new, quiet=args.quiet, out=sys.stdout)
     return result
+
+
+def _platforms(args: argparse.Namespace) -> tuple[str, ...]:
+    """--platform's platforms, checked (a UsageError names a bad one); () when not given."""
+    if not args.platform:
+        return ()
+    from generator.verify import platforms
+
+    return platforms.parse(args.platform, "--platform")
 
 
 def _check_report(args: argparse.Namespace, *projects: Path) -> None:
@@ -149,8 +159,12 @@ def cmd_new(args: argparse.Namespace) -> int:
 
     preset = presets.find(Path(args.preset) if args.preset else None)
     template = render.Template.resolve(args.template or (preset.template if preset else None))
+    data = parse_data(args.data)
+    if args.platform and "platforms" not in data:
+        # The service's answers name its platforms too, so that its CI builds and smoke-tests them.
+        data["platforms"] = ",".join(_platforms(args))
     answers = render.Answers(
-        data=parse_data(args.data),
+        data=data,
         preset=preset.defaults if preset else {},
         preset_source=f"in preset {preset.path}" if preset else "",
     )
@@ -340,6 +354,12 @@ def cmd_preset_show(args: argparse.Namespace) -> int:
 def _add_verify_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--verify", choices=MODES, default="auto", help=VERIFY_HELP)
     parser.add_argument("--report", metavar="FILE", help="write the verification result as TOML")
+    parser.add_argument(
+        "--platform",
+        metavar="LIST",
+        help="verify on each of these platforms, e.g. linux/amd64,linux/arm64 (a foreign one runs "
+        "emulated; default: the platforms the answers name, else the engine's own)",
+    )
     parser.add_argument(
         "--rm-image", action="store_true", help="remove the built image afterwards (kept by default)"
     )

@@ -65,6 +65,29 @@ def images(docker_client: Any) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
+def multiplatform(docker_client: Any, images: dict[str, str]) -> dict[str, str]:
+    """Answers for a service built for linux/amd64 and linux/arm64: the builder stand-in (it runs
+    on the build platform) and the runtime stand-in for both, from the registry .ci/run serves on
+    127.0.0.1; "amd64_only" names a runtime base without an arm64 variant. The engine must be able
+    to run arm64 (qemu-user-static's handler registered with binfmt_misc). Skip, or fail under CI."""
+    problem = None if standin.registry_reachable() else f"no registry on {standin.REGISTRY}"
+    from generator.verify import platforms
+
+    problem = problem or platforms.binfmt_problem("linux/arm64")
+    if problem:
+        message = f"needs arm64 emulation and a registry ({problem}): see README's Every platform"
+        if IN_CI:
+            pytest.fail(f"{message} (CI=true: .ci/run sets both up)")
+        pytest.skip(message)
+    made = standin.ensure_multiplatform(docker_client)
+    return {
+        "builder_image": images["builder"],
+        "runtime_image": made["runtime"],
+        "amd64_only": made["amd64-only"],
+    }
+
+
+@pytest.fixture(scope="session")
 def python_image(docker_client: Any) -> str:
     """The stand-in for the official slim Python image (debootstrap's python3, cached outside the clone)."""
     return standin.ensure_python(docker_client)
