@@ -239,7 +239,16 @@ def cmd_update(args: argparse.Namespace) -> int:
             print(f"gostarter: {problem}", file=sys.stderr)
         print(f"gostarter: resolve them, then `gostarter verify {_shown(project)}`", file=sys.stderr)
         return ExitCode.FAILURE
-    return _exit_code(_verify_and_report(project, args))
+    try:
+        return _exit_code(_verify_and_report(project, args))
+    except GostarterError as err:  # the update is in the work tree: say so, and what to do
+        err.message = f"the update was applied (see `git status` in {_shown(project)}), but {err.message}"
+        err.hint = (
+            "review it with `git diff`; a release that drops or renames app_name or port leaves nothing "
+            f"to verify: set them in the answers file (or undo the update with git), then `gostarter verify "
+            f"{_shown(project)}`"
+        )
+        raise
 
 
 def _say_defaults(after: dict[str, object], before: set[str], interactive: bool) -> None:
@@ -265,7 +274,8 @@ def _update_dry_run(project: Path, args: argparse.Namespace) -> int:
         changed = drift.behind or bool(data)
         print(_changes_table(drift) if changed else f"{project.name}: template {drift.current} is the newest")
         args.rm_image = True  # a preview image must not replace the project's own APP:dev
-        result = _verify_and_report(copy, args, shown_as=project) if changed else None
+        with lifecycle.about(project, copy):
+            result = _verify_and_report(copy, args, shown_as=project) if changed else None
     if drift.count("conflict"):
         print(f"gostarter: the update would leave {drift.count('conflict')} conflict(s)", file=sys.stderr)
         return ExitCode.FAILURE

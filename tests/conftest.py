@@ -27,7 +27,9 @@ from tests.helpers import (
     commit_all,
     copy_template,
     go_env,
+    gostarter,
     initializr,
+    mini_template,
     serve,
     wait_served,
 )
@@ -124,6 +126,18 @@ def template_repo(tmp_path: Path) -> Path:
     repo = copy_template(tmp_path / "template")
     commit_all(repo, "1.0.0", tag="1.0.0")
     return repo
+
+
+@pytest.fixture
+def mini_tracked(tmp_path: Path) -> tuple[Path, Path]:
+    """A project generated from the smallest template (helpers.mini_template) at 1.0.0 and
+    committed: (template, project). `helpers.release(template, ...)` makes 1.1.0."""
+    template = mini_template(tmp_path / "template")
+    project = tmp_path / "p"
+    done = gostarter("new", str(project), "--template", str(template), "--defaults", "--verify", "none")
+    assert done.returncode == 0, done.stderr
+    commit_all(project, "generated")
+    return template, project
 
 
 @pytest.fixture(scope="module")
