@@ -113,3 +113,27 @@ def test_workers_hold_none_of_the_servers_descriptors(tmp_path: Path) -> None:
     finally:
         renders.close()
         listener.close()
+
+
+def a_verdict(log: str, seconds: float) -> dict[str, list[str]]:
+    """A job whose answer is mutable, as a validation's is."""
+    note_and_sleep(log, "verdict", seconds)
+    return {"errors": []}
+
+
+def test_requests_that_share_a_render_each_get_their_own_answer(tmp_path: Path) -> None:
+    """A view that reshapes the answer it was given does not change another request's."""
+    log = tmp_path / "log"
+    renders = _renders(tmp_path, queue=0)
+
+    async def main() -> list[dict[str, list[str]]]:
+        calls = [renders.run("same", a_verdict, str(log), 0.5, gone=_never) for _ in range(3)]
+        return list(await asyncio.gather(*calls))
+
+    try:
+        first, *others = asyncio.run(main())
+    finally:
+        renders.close()
+    first["errors"].append("reshaped")
+    assert others == [{"errors": []}] * 2
+    assert log.read_text().splitlines() == ["verdict"]

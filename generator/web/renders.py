@@ -15,6 +15,7 @@ directories) is removed at once, not at shutdown.
 from __future__ import annotations
 
 import asyncio
+import copy
 import functools
 import itertools
 import shutil
@@ -121,8 +122,8 @@ class Renders:
         watch = asyncio.ensure_future(gone())
         try:
             await asyncio.wait({shared.task, watch}, return_when=asyncio.FIRST_COMPLETED)
-            if shared.task.done():
-                return shared.task.result()
+            if shared.task.done():  # each its own copy: a view may reshape what it was given
+                return copy.deepcopy(shared.task.result())
             raise ClientGone
         finally:
             watch.cancel()
