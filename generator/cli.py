@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from generator import outputs, presets, rehearse_command
+from generator import covering_command, outputs, presets, rehearse_command
 from generator.errors import (
     ExitCode,
     GostarterError,
@@ -538,6 +538,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_preset(commands)
     rehearse_command.add_parser(commands)
+    covering_command.add_parser(commands)
     web.add_parser(commands)
     return parser
 
