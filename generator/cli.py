@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from generator import outputs, presets, rehearse_command
+from generator import covering_command, outputs, presets, rehearse_command
 from generator.errors import (
     ExitCode,
     GostarterError,
@@ -240,7 +240,16 @@ def cmd_update(args: argparse.Namespace) -> int:
             print(f"gostarter: {problem}", file=sys.stderr)
         print(f"gostarter: resolve them, then `gostarter verify {_shown(project)}`", file=sys.stderr)
         return ExitCode.FAILURE
-    return _exit_code(_verify_and_report(project, args))
+    try:
+        return _exit_code(_verify_and_report(project, args))
+    except GostarterError as err:  # the update is in the work tree: say so, and what to do
+        err.message = f"the update was applied (see `git status` in {_shown(project)}), but {err.message}"
+        err.hint = (
+            "review it with `git diff`; a release that drops or renames app_name or port leaves nothing "
+            f"to verify: set them in the answers file (or undo the update with git), then `gostarter verify "
+            f"{_shown(project)}`"
+        )
+        raise
 
 
 def _say_defaults(after: dict[str, object], before: set[str], interactive: bool) -> None:
@@ -266,7 +275,8 @@ def _update_dry_run(project: Path, args: argparse.Namespace) -> int:
         changed = drift.behind or bool(data)
         print(_changes_table(drift) if changed else f"{project.name}: template {drift.current} is the newest")
         args.rm_image = True  # a preview image must not replace the project's own APP:dev
-        result = _verify_and_report(copy, args, shown_as=project) if changed else None
+        with lifecycle.about(project, copy):
+            result = _verify_and_report(copy, args, shown_as=project) if changed else None
     if drift.count("conflict"):
         print(f"gostarter: the update would leave {drift.count('conflict')} conflict(s)", file=sys.stderr)
         return ExitCode.FAILURE
@@ -314,7 +324,13 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_preset_init(args: argparse.Namespace) -> int:
     from generator import render
 
-    path = Path(args.file) if args.file else presets.user_preset_path()
+    path = Path(args.file) if args.file else presets.user_preset_location()
+    if path is None:
+        raise UsageError(
+            "no configuration directory of yours to write the preset in: HOME is unset and the "
+            "account's home directory is not yours (or there is none)",
+            hint="name the FILE, or set XDG_CONFIG_HOME",
+        )
     template = render.Template.resolve(args.template)
     values = parse_data(args.data)
     answers = render.check_answers(template, values, source="from --data")
@@ -523,6 +539,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_preset(commands)
     rehearse_command.add_parser(commands)
+    covering_command.add_parser(commands)
     web.add_parser(commands)
     return parser
 
