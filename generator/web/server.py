@@ -18,8 +18,10 @@ __all__ = ["Settings", "serve"]
 def serve(settings: Settings, host: str, port: int) -> None:
     """Serve until SIGINT or SIGTERM; a start-up failure raises its gostarter error."""
     app = create_app(settings)
+    # h11, whatever else is installed: the same parser everywhere; it reads a request with both
+    # Content-Length and Transfer-Encoding as chunked, and origin.SameOrigin refuses such requests.
     config = uvicorn.Config(
-        app, host=host, port=port, lifespan="on", log_level="warning", timeout_graceful_shutdown=5
+        app, host=host, port=port, http="h11", lifespan="on", log_level="warning", timeout_graceful_shutdown=5
     )
     server = _Server(config, app.state.drain, settings.drain_seconds)
     quiet = _QuietStartupFailure(app)

@@ -108,8 +108,9 @@
     try {
       const response = await fetch("/api/verify", {
         method: "POST",
-        body: new URLSearchParams(new FormData(form)),
-        headers: { Accept: "text/event-stream" },
+        // JSON, which no other site's form can send: the server refuses any other body here.
+        body: JSON.stringify(Object.fromEntries(new FormData(form))),
+        headers: { Accept: "text/event-stream", "Content-Type": "application/json" },
       });
       if (!response.ok) {
         const problem = await response.json().catch(() => ({ message: response.statusText }));
