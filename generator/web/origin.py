@@ -205,7 +205,6 @@ class SameOrigin:
             }
         await self.app(scope, receive, send)
 
-
     def _same_origin(self, origin: str | None, site: str | None, scheme: str, host: str) -> bool:
         """From the server's own page, a listed origin, or no browser at all. The page's
         Referrer-Policy (no-referrer) makes a browser send `Origin: null` with its own POSTs, so

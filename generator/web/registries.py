@@ -2,8 +2,9 @@
 code whose RUN steps it then runs, so a verification builds only from images the operator trusts.
 
 By default those are the registries of the template's and the preset's default images, each
-limited to the namespace of that image (docker.io/library for golang:1.27); the operator adds others with `--verify-registry REGISTRY[/PREFIX]` (a prefix also limits the
-repository, e.g. registry.example.com/mirror). Names follow Docker's reference rules
+limited to the namespace of that image (docker.io/library for golang:1.27); the operator adds
+others with `--verify-registry REGISTRY[/PREFIX]` (a prefix also limits the repository, e.g.
+registry.example.com/mirror). Names follow Docker's reference rules
 (distribution/reference): a first component with a dot or a port, or `localhost`, is a registry;
 anything else is on docker.io, where a one-component name is under library/.
 """
