@@ -79,8 +79,13 @@ def _get(base: str, answers: dict[str, str]) -> tuple[float, bool]:
 
 
 def _left_in(temp: Path) -> int:
-    """Entries in the server's temporary directory besides its prepared template tree."""
-    return sum(1 for serve in temp.iterdir() for entry in serve.iterdir() if entry.name != "tree")
+    """Entries in the server's temporary directory besides its prepared template tree and its
+    workers' directory (whose own entries count: a render's directories left behind)."""
+    left = 0
+    for serve in temp.glob("gostarter-serve-*"):
+        for entry in serve.iterdir():
+            left += len(list(entry.iterdir())) if entry.name.startswith("workers-") else entry.name != "tree"
+    return left
 
 
 def _cli(work: Path, app: str, images: dict[str, str]) -> float:

@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from generator import children
 from generator.render import Answers, render
 from generator.template import Template
 from generator.web.prepare import prepare
@@ -92,9 +93,8 @@ def _get(base: str, answers: dict[str, str]) -> tuple[float, bool]:
 
 
 def _tree(pid: int) -> list[int]:
-    """A process and its children (the server and its worker processes)."""
-    children = Path(f"/proc/{pid}/task/{pid}/children")
-    return [pid] + ([int(child) for child in children.read_text().split()] if children.is_file() else [])
+    """A process and every process below it (the server, its fork server and worker processes)."""
+    return [pid, *children.descendants(pid)]
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -138,8 +138,13 @@ def _start(work: Path) -> tuple[subprocess.Popen[bytes], str, Path]:
 
 
 def _left_in(temp: Path) -> int:
-    """Entries in the server's temporary directory besides its prepared template tree."""
-    return sum(1 for serve in temp.iterdir() for entry in serve.iterdir() if entry.name != "tree")
+    """Entries in the server's temporary directory besides its prepared template tree and its
+    workers' directory (whose own entries count: a render's directories left behind)."""
+    left = 0
+    for serve in temp.glob("gostarter-serve-*"):
+        for entry in serve.iterdir():
+            left += len(list(entry.iterdir())) if entry.name.startswith("workers-") else entry.name != "tree"
+    return left
 
 
 def run_web(*, repeat: int, requests: int, clients: int, work: Path) -> WebFigures:

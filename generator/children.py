@@ -127,6 +127,15 @@ def _parents() -> dict[int, int]:
     return parents
 
 
+def _parent_of(pid: int) -> int | None:
+    """`pid`'s parent, from Linux's /proc (None elsewhere, or when it is gone)."""
+    try:
+        fields = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[-1].split()
+    except OSError:
+        return None
+    return int(fields[1]) if len(fields) > 1 else None
+
+
 def descendants(root: int) -> list[int]:
     """Every process below `root` (children, their children, ...), from /proc."""
     parents = _parents()
@@ -151,10 +160,12 @@ def kill_strays() -> list[int]:
 
 
 def _worker_start(parent: int, tmp: str | None) -> None:
-    """A forked worker: Ctrl-C in a terminal reaches the whole process group, and the parent alone
+    """A worker: Ctrl-C in a terminal reaches the whole process group, and the parent alone
     decides when its workers stop; SIGTERM and SIGHUP end a worker at once, and so does its
     parent's death, however it dies (SIGKILL included: the worker would otherwise wait forever
-    for work). `tmp`: where its temporary files go."""
+    for work). `parent` is the process that made the pool: the worker's parent when forked, its
+    grandparent when started by a fork server (which ends when `parent` does). `tmp`: where its
+    temporary files go."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGHUP, signal.SIG_DFL)
@@ -162,7 +173,8 @@ def _worker_start(parent: int, tmp: str | None) -> None:
         with contextlib.suppress(OSError, AttributeError):
             libc = ctypes.CDLL(None, use_errno=True)
             libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    if os.getppid() != parent:  # the parent died before the line above took effect
+    ppid = os.getppid()
+    if ppid != parent and _parent_of(ppid) not in (parent, None):  # it died before the line above
         os._exit(1)
     if tmp is not None:
         import tempfile
@@ -181,17 +193,25 @@ def cores() -> int:
         return os.cpu_count() or 1
 
 
-def workers(count: int, tmp: Path | None = None) -> ProcessPoolExecutor:
-    """`count` worker processes forked from this one (what it imported, they have: a render in a
-    worker starts warm), for CPU-bound work on every core: the web initializr's renders, a fleet
-    check's predictions. Fork before starting threads of your own; `stop` them on a way out
+def workers(count: int, tmp: Path | None = None, *, preload: Sequence[str] = ()) -> ProcessPoolExecutor:
+    """`count` worker processes for CPU-bound work on every core: the web initializr's renders, a
+    fleet check's predictions. Without `preload` they are forked from this one (what it imported,
+    they have: a render in a worker starts warm; fork before starting threads of your own). With
+    `preload` (module names) they are forked from a fork server that imported those modules
+    first: a clean process that holds none of this one's sockets or files, so a pool made while
+    serving inherits no listening socket and no client's connection. `stop` them on a way out
     that must not wait for the work under way."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
+    if preload:
+        context: Any = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(list(preload))
+    else:
+        context = multiprocessing.get_context("fork")
     return ProcessPoolExecutor(
         max_workers=count,
-        mp_context=multiprocessing.get_context("fork"),
+        mp_context=context,
         initializer=_worker_start,
         initargs=(os.getpid(), str(tmp) if tmp is not None else None),
     )

@@ -60,6 +60,8 @@ class Drift:
 
     @property
     def behind(self) -> bool:
+        if by_commit(self.newest):  # a template without release tags: compared by commit, as Copier does
+            return not self.newest.startswith(commit_of(self.current) or "-")
         return _version(self.newest) > _version(self.current)
 
     def count(self, status: str) -> int:
@@ -67,6 +69,23 @@ class Drift:
 
 
 _DESCRIBED = re.compile(r"^v?(?P<tag>.+)-(?P<distance>\d+)-g(?P<sha>[0-9a-f]+)$")
+_FULL_SHA = re.compile(r"[0-9a-f]{40}")
+_SHORT_SHA = re.compile(r"(?P<sha>[0-9a-f]{4,40})(-dirty)?")
+
+
+def by_commit(newest: str) -> bool:
+    """Whether `newest` is a commit id: what `newest_version` says of a template with no release tag."""
+    return bool(_FULL_SHA.fullmatch(newest))
+
+
+def commit_of(recorded: str) -> str:
+    """The commit id in a recorded `_commit` (a bare or `-dirty` id, or `git describe` output);
+    "" when it names none (a tag)."""
+    described = _DESCRIBED.match(recorded)
+    if described:
+        return described["sha"]
+    bare = _SHORT_SHA.fullmatch(recorded)
+    return bare["sha"] if bare else ""
 
 
 def _version(text: str) -> Version:
@@ -90,24 +109,36 @@ def _git(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def newest_version(source: str) -> str:
-    """The highest PEP 440 release tag of the template at `source` (what Copier and Renovate compare)."""
-    argv = ["git", "ls-remote", "--tags", "--refs", "--", sources.git_url(source)]
+    """The highest PEP 440 release tag of the template at `source` (what Copier and Renovate
+    compare); for a template without one, the commit id of its default branch's head, which is
+    what Copier takes and records then (so it is checked and updated by commit)."""
+    argv = ["git", "ls-remote", "--", sources.git_url(source)]
     listed = sources.run_git(argv, source=source)
     if listed.returncode != 0:
         last = (str(listed.stderr).strip().splitlines() or [f"exit {listed.returncode}"])[-1]
         raise UsageError(sources.redact(f"cannot reach the template {source}: {last}"))
     versions = []
+    head = ""
     for line in str(listed.stdout).splitlines():
-        tag = line.rsplit("refs/tags/", 1)[-1]
+        sha, _, ref = line.partition("\t")
+        if ref == "HEAD":
+            head = sha.strip()
+        if not ref.startswith("refs/tags/") or ref.endswith("^{}"):
+            continue
+        tag = ref.removeprefix("refs/tags/")
         try:
             version = Version(tag)
         except InvalidVersion:
             continue
         if not version.is_prerelease:
             versions.append((version, tag))
-    if not versions:
-        raise UsageError(sources.redact(f"the template {source} has no version tag (PEP 440, e.g. 1.2.0)"))
-    return max(versions)[1]
+    if versions:
+        return max(versions)[1]
+    if by_commit(head):
+        return head
+    raise UsageError(
+        sources.redact(f"the template {source} has neither a version tag (PEP 440, e.g. 1.2.0) nor a HEAD")
+    )
 
 
 @contextmanager
@@ -387,7 +418,9 @@ def _look(project: Path, known: Sources) -> Drift | _Behind:
     drift = Drift(project, source, current, known.newest(source))
     if not drift.behind:
         return drift
-    return _Behind(drift, known.tree(source, current), known.tree(source, drift.newest))
+    # A checkout rendered with uncommitted changes records `<id>-dirty`: its commit is the nearest tree.
+    old = commit_of(current) if current.endswith("-dirty") else current
+    return _Behind(drift, known.tree(source, old), known.tree(source, drift.newest))
 
 
 def _predicted(behind: _Behind, work: Path) -> list[FileChange] | str:

@@ -4,6 +4,7 @@ organisation overlay build, pass the Kubernetes schemas offline, and agree with 
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from pathlib import Path
@@ -16,10 +17,11 @@ from generator import cli, presets
 from generator.render import check_answers
 from generator.template import Template
 from generator.web import origin
-from tests.helpers import INITIALIZR, run
+from tests.helpers import INITIALIZR, ROOT, run
 
 K8S = INITIALIZR / "k8s"
 DOCKERFILE = (INITIALIZR / "Dockerfile").read_text()
+README = (ROOT / "README.md").read_text()
 
 
 def _build(overlay: str) -> dict[str, Any]:
@@ -117,3 +119,75 @@ def test_organisation_overlay_mounts_its_preset_and_sets_the_template_url() -> N
     preset = presets.load(K8S / "organisation" / preset_path.name)
     check_answers(Template.resolve(), preset.defaults, source="in the overlay's preset")
     assert container["securityContext"]["readOnlyRootFilesystem"]  # the base's hardening survives
+
+
+# The oldest Kubernetes the manifests work on (README says so): lifecycle.preStop.sleep is 1.29's.
+MINIMUM_KUBERNETES = "1.29"
+
+
+def _built_file(overlay: str, tmp_path: Path) -> Path:
+    done = run(["kubectl", "kustomize", str(K8S / overlay)])
+    assert done.returncode == 0, done.stderr
+    built = tmp_path / f"{overlay}.yaml"
+    built.write_text(done.stdout)
+    return built
+
+
+def test_the_manifests_need_the_kubernetes_version_readme_names(tmp_path: Path) -> None:
+    """Both builds pass the schemas of the minimum version README states, and fail the one before."""
+    assert f"Kubernetes {MINIMUM_KUBERNETES} or later" in README
+    major, minor = MINIMUM_KUBERNETES.split(".")
+    for overlay in ("base", "organisation"):
+        built = _built_file(overlay, tmp_path)
+        at_minimum = run(["kubernetes-validate", "--strict", "-k", f"{MINIMUM_KUBERNETES}.0", str(built)])
+        assert at_minimum.returncode == 0, at_minimum.stdout + at_minimum.stderr
+        before = run(["kubernetes-validate", "--strict", "-k", f"{major}.{int(minor) - 1}.0", str(built)])
+        assert before.returncode != 0 and "sleep" in before.stdout + before.stderr
+
+
+# The checks a base leaves to its overlay, each skipped inline with its reason.
+CHECKOV_SKIPS = {
+    "CKV_K8S_21": "namespace",  # the default namespace: the overlay's
+    "CKV_K8S_43": "digest",  # the image by digest: the overlay's
+    "CKV_K8S_14": "tag",  # the image's tag: the overlay's
+    "CKV_K8S_15": "digest",  # imagePullPolicy Always: IfNotPresent pulls what the digest pins
+    "CKV_DOCKER_7": "PYTHON_IMAGE",  # FROM ${PYTHON_IMAGE}: a tagged image checkov cannot resolve
+}
+
+
+def test_checkov_finds_nothing_in_the_image_and_both_builds_and_every_skip_says_why(tmp_path: Path) -> None:
+    """checkov (offline) on the Dockerfile and on `kubectl kustomize` of the base and the overlay:
+    no failed check, no parsing error; a skip only where the overlay decides, with its reason."""
+    assert shutil.which("checkov"), "the test extra installs checkov"
+    shutil.copy(INITIALIZR / "Dockerfile", tmp_path / "Dockerfile")
+    files = [tmp_path / "Dockerfile", _built_file("base", tmp_path), _built_file("organisation", tmp_path)]
+    args = ["checkov", "--skip-download", "--output", "json"]
+    done = run([*args, *(arg for file in files for arg in ("-f", str(file)))])
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    reports = json.loads(done.stdout)
+    reports = {
+        report["check_type"]: report for report in (reports if isinstance(reports, list) else [reports])
+    }
+    assert set(reports) == {"dockerfile", "kubernetes"}
+    for kind, report in reports.items():
+        summary, results = report["summary"], report["results"]
+        assert summary["failed"] == 0 and summary["parsing_errors"] == 0, (kind, results["failed_checks"])
+        assert summary["passed"] > 20, summary
+        for skipped in results["skipped_checks"]:
+            word = CHECKOV_SKIPS.get(skipped["check_id"])
+            assert word and word in skipped["check_result"]["suppress_comment"], skipped
+    assert "CKV2_K8S_6" in {c["check_id"] for c in reports["kubernetes"]["results"]["passed_checks"]}
+
+
+def test_the_network_policy_lets_in_only_the_port_and_out_only_dns() -> None:
+    """The NetworkPolicy selects the Deployment's pods: ingress to its http port, egress to port 53."""
+    resources = _build("base")
+    labels = resources["Deployment"]["spec"]["template"]["metadata"]["labels"]
+    policy = resources["NetworkPolicy"]["spec"]
+    assert policy["podSelector"]["matchLabels"] == labels
+    assert policy["policyTypes"] == ["Ingress", "Egress"]
+    assert policy["ingress"] == [{"ports": [{"port": "http", "protocol": "TCP"}]}]
+    assert [rule["ports"] for rule in policy["egress"]] == [
+        [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]
+    ]
+    assert _build("organisation")["Deployment"]["metadata"]["namespace"] == "platform-initializr"

@@ -210,7 +210,7 @@ def test_a_worker_that_dies_costs_one_503_and_the_server_renders_again(tmp_path:
 
     with initializr(tmp_path / "temp", cache_entries=0) as client:
         state = client.app.state.initializr
-        os.kill(state.pool.submit(jobs.warm_up).result(), signal.SIGKILL)
+        os.kill(state.renders.pool.submit(jobs.warm_up).result(), signal.SIGKILL)
         time.sleep(1)
         failed = client.get("/starter.zip", params={"app_name": "after"})
         assert _is_json_error(failed, 503)

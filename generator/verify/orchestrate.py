@@ -170,8 +170,7 @@ def verify(
         plan = _plan(mode, progress, preflight or Preflight(mode))
         result.mode = plan.mode
         if plan.skipped:
-            result.reason = plan.skipped
-            progress.note(f"verification skipped: {plan.skipped}")
+            result.reason = plan.skipped  # said once, by the caller's print_result
             return result
         if plan.client is not None and plan.build is not None:
             _in_docker(plan.client, plan.build, target, progress, result, options, plan.reap)

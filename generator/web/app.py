@@ -13,7 +13,6 @@ import os
 import shutil
 import tempfile
 from collections.abc import AsyncIterator, Callable
-from concurrent.futures import ProcessPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +21,7 @@ import jinja2
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
+from starlette.requests import ClientDisconnect
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
@@ -37,6 +37,7 @@ from generator.web.guard import Guard, SecurityHeaders
 from generator.web.origin import Reach, SameOrigin
 from generator.web.prepare import Prepared, prepare
 from generator.web.registries import Registry
+from generator.web.renders import ClientGone, Renders
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,8 @@ class Settings:
     cache_entries: int = 64  # archives kept in memory, keyed by format and answers
     max_request_bytes: int = 16 * 1024  # a longer query is 414, a longer body 413
     job_seconds: float = 120.0  # a render that takes longer is answered 503
+    # Renders waiting for a worker (`--render-queue`); beyond them 503 with Retry-After.
+    render_queue: int | None = None  # default: RENDER_QUEUE_PER_WORKER per worker
     # Verified before download (`--verify docker`): at most `max_verifications` at once, `verify_queue`
     # more waiting (beyond them 503 with Retry-After), each stopped after `verify_timeout` seconds.
     verify: str = "none"
@@ -70,6 +73,13 @@ class Settings:
     # Called once the template is prepared (the `serve` command says where it serves).
     on_ready: Callable[[Prepared], None] | None = None
 
+    @property
+    def queue(self) -> int:
+        return self.render_queue if self.render_queue is not None else RENDER_QUEUE_PER_WORKER * self.workers
+
+
+RENDER_QUEUE_PER_WORKER = 4
+
 
 @dataclass
 class State:
@@ -79,39 +89,31 @@ class State:
     prepared: Prepared
     fields: list[Field]
     job: jobs.Job
-    pool: ProcessPoolExecutor
+    renders: Renders
     cache: views.ArchiveCache
     work: Path  # the server's one temporary directory
     registries: tuple[Registry, ...] = ()  # where a verification may pull images from
-
-    def renew_pool(self, broken: ProcessPoolExecutor) -> None:
-        """Replace a pool whose worker died (killed, out of memory) so that later requests render."""
-        if self.pool is broken:
-            self.pool = jobs.pool(self.settings.workers, self.work)
-            broken.shutdown(wait=False, cancel_futures=True)
 
 
 @asynccontextmanager
 async def _lifespan(app: Starlette) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     work = Path(tempfile.mkdtemp(prefix="gostarter-serve-", dir=settings.temp_root))
-    pool = None
+    renders = None
     try:
         try:
-            # Before the worker processes fork: nothing is served until start-up is over anyway.
             prepared = prepare(settings.template, work, settings.template_url)
             preset = settings.preset.defaults if settings.preset else {}
             source = f"in preset {settings.preset.path}" if settings.preset else ""
-            pool = jobs.pool(settings.workers, work)
-            loop = asyncio.get_running_loop()
+            renders = Renders(settings.workers, settings.queue, settings.job_seconds, work)
             examine = functools.partial(render.examine, Template(str(prepared.tree)), preset, source=source)
-            examined = await loop.run_in_executor(pool, examine)
+            examined = await renders.call(examine)
             # The template's own default images, without the preset, are trusted too.
             template_defaults: dict[str, object] = {}
             if preset:
                 plain = functools.partial(render.examine, Template(str(prepared.tree)), {})
-                template_defaults = (await loop.run_in_executor(pool, plain)).answers
-            await asyncio.gather(*(loop.run_in_executor(pool, jobs.warm_up) for _ in range(settings.workers)))
+                template_defaults = (await renders.call(plain)).answers
+            await asyncio.gather(*(renders.call(jobs.warm_up) for _ in range(settings.workers)))
         except GostarterError as err:
             app.state.startup_error = err  # `serve` reports it in one line
             raise
@@ -119,16 +121,14 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
         job = jobs.Job(prepared, preset, source)
         cache = views.ArchiveCache(settings.cache_entries)
         trusted = (*registries.defaults(examined.answers, template_defaults), *settings.verify_registries)
-        app.state.initializr = State(settings, prepared, fields, job, pool, cache, work, trusted)
+        app.state.initializr = State(settings, prepared, fields, job, renders, cache, work, trusted)
         app.state.openapi = describe.openapi(fields, prepared)
         if settings.on_ready:
             settings.on_ready(prepared)
         yield
     finally:
-        state = getattr(app.state, "initializr", None)
-        for each in (pool, state.pool if state is not None else None):
-            if each is not None:
-                each.shutdown(wait=True, cancel_futures=True)
+        if renders is not None:
+            renders.close()  # the drain is over: what is still rendering, nobody waits for
         shutil.rmtree(work, ignore_errors=True)
 
 
@@ -169,6 +169,8 @@ def create_app(settings: Settings) -> Starlette:
         ],
         exception_handlers={
             GostarterError: views.gostarter_error,
+            ClientDisconnect: views.client_gone,  # it left mid-body
+            ClientGone: views.client_gone,  # it left while its render waited
             views.Refused: views.gostarter_error,
             HTTPException: views.http_error,
             Exception: views.server_error,

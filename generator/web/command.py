@@ -19,8 +19,8 @@ PUBLIC_URL_VAR = "GOSTARTER_PUBLIC_URL"
 DESCRIPTION = textwrap.fill(
     "Serve the template's questions as a web page and an API (the web initializr): a browser fills in "
     "a form, sees the files and downloads the project; curl gets the same archive with one command. "
-    "It renders only the template it was started with, with the preset's defaults; Ctrl-C or SIGTERM "
-    "stops it (exit 0)."
+    "It renders only the template it was started with, with the preset's defaults; Ctrl-C, SIGTERM or "
+    "SIGHUP stops it (exit 0)."
 )
 
 
@@ -103,12 +103,27 @@ def add_parser(commands: Any) -> None:
         help="a verification still running after this long is stopped and fails (default: 300)",
     )
     serve.add_argument(
+        "--render-queue",
+        type=int,
+        default=None,
+        metavar="N",
+        help="renders waiting for a worker process; beyond them 503 with Retry-After (default: 4 per worker)",
+    )
+    serve.add_argument(
+        "--max-connections",
+        type=int,
+        default=256,
+        metavar="N",
+        help="connections open at once; beyond them a new connection is closed at once (default: 256)",
+    )
+    serve.add_argument(
         "--drain-seconds",
         type=float,
         default=10.0,
         metavar="N",
-        help="after SIGTERM, /readyz answers 503 at once and requests in flight get up to N seconds "
-        "to finish before the server stops (default: 10; 0 stops at once)",
+        help="after SIGTERM, SIGINT or SIGHUP, /readyz answers 503 at once and requests in flight "
+        "get up to N seconds to finish, then the server closes what is left within 1 s and stops; "
+        "a second signal stops it at once (default: 10; 0 stops at once)",
     )
     serve.set_defaults(handler=run)
 
@@ -137,6 +152,10 @@ def run(args: argparse.Namespace) -> int:
     if args.max_verifications < 1 or args.verify_queue < 0 or args.verify_timeout <= 0:
         raise UsageError("--max-verifications must be at least 1, --verify-queue at least 0, "
                          "--verify-timeout more than 0")  # fmt: skip
+    if args.render_queue is not None and args.render_queue < 0:
+        raise UsageError(f"--render-queue {args.render_queue} is not at least 0")
+    if args.max_connections < 1:
+        raise UsageError(f"--max-connections {args.max_connections} is not at least 1")
     if not 0 <= args.drain_seconds <= 3600:
         raise UsageError(f"--drain-seconds {args.drain_seconds:g} is not between 0 and 3600")
     from generator.web import origin, registries
@@ -157,11 +176,12 @@ def run(args: argparse.Namespace) -> int:
         max_verifications=args.max_verifications,
         verify_queue=args.verify_queue,
         verify_timeout=args.verify_timeout,
+        render_queue=args.render_queue,
         public_url=args.public_url,
         loopback=origin.is_loopback(args.host.strip("[]")),
         allowed_origins=tuple(args.allowed_origin),
         verify_registries=trusted,
         on_ready=_say_ready(args.host, args.port),
     )
-    server.serve(settings, args.host, args.port)
+    server.serve(settings, args.host, args.port, server.Limits(max_connections=args.max_connections))
     return 0

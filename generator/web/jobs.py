@@ -1,5 +1,5 @@
-"""The work the server does off its event loop, in a pool of worker processes (both cores, and
-no Copier run shares a process-wide stdout or warnings filter with another).
+"""The work the server does off its event loop, in worker processes (renders.py runs them: both
+cores, and no Copier run shares a process-wide stdout or warnings filter with another).
 
 Each job calls the same entries as `gostarter new`: render.render to render
 (which validates every answer through Copier), render.examine to validate.
@@ -12,13 +12,12 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Iterator, Mapping
-from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from generator import children, render
+from generator import render
 from generator.errors import InvalidAnswerError
 from generator.project import read_answers
 from generator.template import Template, write_provenance
@@ -36,12 +35,6 @@ class Job:
     prepared: Prepared
     preset: Mapping[str, Any]
     preset_source: str = ""
-
-
-def pool(workers: int, work: Path) -> ProcessPoolExecutor:
-    """The worker processes, forked now, before any request or thread exists; the server alone
-    decides when they stop, and their temporary files go under the server's directory."""
-    return children.workers(workers, work)
 
 
 def warm_up() -> int:

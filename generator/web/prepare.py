@@ -10,6 +10,7 @@ the tree: the version, and the source a downloaded project records so that
 
 from __future__ import annotations
 
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,8 +50,12 @@ def prepare(template: Template, work: Path, template_url: str | None = None) -> 
         shutil.move(lifecycle.Sources(work).tree(template.src, version), tree)
         if version == "HEAD":
             version = Template(template.src, "HEAD").version()
-    source = template_url or (
-        template.canonical or canonical_source() if shipped_template(template.src) else None
+    # As `serve --help` says: --template-url, else $GOSTARTER_TEMPLATE_URL (for any template, a
+    # fork served from a path included), else the package's URL for its own template.
+    source = (
+        template_url
+        or os.environ.get("GOSTARTER_TEMPLATE_URL")
+        or (template.canonical or canonical_source() if shipped_template(template.src) else None)
     )
     if source is None and is_url(template.src):
         source = template.src  # a git URL is its own canonical source

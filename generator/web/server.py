@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import signal
+import sys
+from collections.abc import Iterator
 from types import FrameType
 from typing import Any
 
@@ -10,24 +14,38 @@ import uvicorn
 
 from generator.errors import GostarterError, UsageError
 from generator.web.app import Settings, create_app
+from generator.web.connections import Limits, limited
 from generator.web.drain import Drain
 
-__all__ = ["Settings", "serve"]
+__all__ = ["Limits", "Settings", "serve"]
+
+# After the drain, uvicorn closes the connections left: at most this long (its graceful timeout).
+CLOSE_SECONDS = 1
+STOPPING = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
-def serve(settings: Settings, host: str, port: int) -> None:
-    """Serve until SIGINT or SIGTERM; a start-up failure raises its gostarter error."""
+def serve(settings: Settings, host: str, port: int, limits: Limits | None = None) -> None:
+    """Serve until SIGINT, SIGTERM or SIGHUP; a start-up failure raises its gostarter error."""
     app = create_app(settings)
     # h11, whatever else is installed: the same parser everywhere; it reads a request with both
     # Content-Length and Transfer-Encoding as chunked, and origin.SameOrigin refuses such requests.
     config = uvicorn.Config(
-        app, host=host, port=port, http="h11", lifespan="on", log_level="warning", timeout_graceful_shutdown=5
+        app,
+        host=host,
+        port=port,
+        http="h11",
+        lifespan="on",
+        log_level="warning",
+        timeout_graceful_shutdown=CLOSE_SECONDS,
     )
+    config.load()
+    config.http_protocol_class = limited(config.http_protocol_class, limits or Limits())
     server = _Server(config, app.state.drain, settings.drain_seconds)
     quiet = _QuietStartupFailure(app)
     logging.getLogger("uvicorn.error").addFilter(quiet)
     try:
-        server.run()
+        with _log_to_stderr("gostarter.web"):
+            server.run()
     except SystemExit:  # uvicorn's way of saying that start-up failed, or that it cannot listen
         pass
     finally:
@@ -39,20 +57,50 @@ def serve(settings: Settings, host: str, port: int) -> None:
         raise UsageError(f"cannot serve on {host}:{port}", hint="is the port taken? try another --port")
 
 
+@contextlib.contextmanager
+def _log_to_stderr(name: str) -> Iterator[None]:
+    """The server's own log lines (a client that left, a failure) on stderr, from INFO up."""
+    logger = logging.getLogger(name)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("gostarter: %(message)s"))
+    saved = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(saved)
+
+
 class _Server(uvicorn.Server):
-    """uvicorn's server, except that stopping on SIGINT or SIGTERM is the normal way out (exit 0),
-    after a drain: the first signal makes /readyz fail while the server keeps listening, and the
-    server stops once no request is in flight or the drain deadline has passed; a second signal
-    stops it at once."""
+    """uvicorn's server, except that stopping on SIGINT, SIGTERM or SIGHUP is the normal way out
+    (exit 0), after a drain: the first signal makes /readyz fail while the server keeps listening,
+    and the server stops once no request is in flight or the drain deadline has passed (then
+    uvicorn closes the connections left within CLOSE_SECONDS); a second signal stops it at once,
+    without waiting for any connection."""
 
     def __init__(self, config: uvicorn.Config, drain: Drain, drain_seconds: float) -> None:
         super().__init__(config)
         self.drain, self.drain_seconds = drain, drain_seconds
 
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        """uvicorn's handlers for SIGINT and SIGTERM, and the same for SIGHUP (a closed terminal,
+        a supervisor's reload): every one of them drains."""
+        with super().capture_signals():
+            saved = signal.signal(signal.SIGHUP, self.handle_exit)
+            try:
+                yield
+            finally:
+                signal.signal(signal.SIGHUP, saved)
+
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         if not self.drain.stopping and self.drain_seconds > 0:
             self.drain.begin(self.drain_seconds)
             return
+        if self.drain.stopping or self.should_exit:  # a second signal: no waiting for anything
+            self.force_exit = True
         super().handle_exit(sig, frame)
         self._captured_signals.clear()  # else uvicorn raises the signal again once it has stopped
 

@@ -7,7 +7,6 @@ leaves through the handlers at the end of this module, as one JSON shape.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import functools
 import hashlib
@@ -15,8 +14,7 @@ import json
 import logging
 import re
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
-from concurrent.futures.process import BrokenProcessPool
+from collections.abc import AsyncIterator, Callable, Hashable, Iterable, Mapping
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
@@ -27,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 
 from generator.errors import GostarterError, InvalidAnswerError, UsageError
-from generator.web import archive, describe, jobs, registries, verifying
+from generator.web import archive, describe, jobs, registries, renders, verifying
 from generator.web.fields import blame
 from generator.web.guard import error_body
 
@@ -38,6 +36,7 @@ log = logging.getLogger("gostarter.web")
 _INTEGER = re.compile(r"-?[0-9]{1,18}")  # ASCII digits only: never ٨٠٨٠, 8_080 or +00080
 MAX_WARNINGS = 10  # a link that names many unknown parameters gets this many warnings, and a count
 _TEXT_CLIENTS = ("curl/", "httpie/", "wget/")
+CLIENT_CLOSED_REQUEST = 499  # nginx's status for a request whose client left: it is never sent
 
 
 class Refused(Exception):
@@ -209,18 +208,27 @@ async def json_answers(request: Request) -> dict[str, str]:
 
 
 async def _run(request: Request, job: Callable[..., Any], *args: Any) -> Any:
-    """A job in the worker processes, with the server's time limit."""
+    """A job in the worker processes, shared with identical requests in flight, refused when the
+    queue is full, given up when the client leaves (renders.py)."""
     state = _state(request)
-    loop = asyncio.get_running_loop()
-    call = functools.partial(job, state.job, *args)
-    pool = state.pool
+    key = (job.__name__, *(_frozen(arg) for arg in args))
     try:
-        return await asyncio.wait_for(loop.run_in_executor(pool, call), state.settings.job_seconds)
-    except TimeoutError:
-        raise HTTPException(503, f"rendering took longer than {state.settings.job_seconds:g} s") from None
-    except BrokenProcessPool:
-        state.renew_pool(pool)
-        raise HTTPException(503, "a worker process stopped; try again") from None
+        return await state.renders.run(key, job, state.job, *args, gone=functools.partial(_gone, request))
+    except renders.Busy as busy:
+        retry = {"Retry-After": str(busy.retry_after)}
+        raise HTTPException(503, f"{busy}; try again in {busy.retry_after} s", headers=retry) from None
+    except (renders.TooSlow, renders.WorkerDied) as err:
+        raise HTTPException(503, str(err)) from None
+
+
+def _frozen(value: Any) -> Hashable:
+    return tuple(sorted(value.items())) if isinstance(value, Mapping) else value
+
+
+async def _gone(request: Request) -> None:
+    """Returns once the client has closed its connection (the body is read by then: Guard)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
 
 
 # ---------------------------------------------------------------- views
@@ -420,6 +428,14 @@ async def gostarter_error(request: Request, exc: Exception) -> Response:
 async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     return _error(exc.status_code, str(exc.detail), headers=exc.headers)
+
+
+async def client_gone(request: Request, exc: Exception) -> Response:
+    """A client that closed its connection before its answer (mid-body, or while its render
+    waited): one line, no traceback; the answer goes nowhere and counts as no error."""
+    client = f"{request.client.host}:{request.client.port}" if request.client else "a client"
+    log.info("%s left before the answer to %s %s", client, request.method, request.url.path)
+    return Response(status_code=CLIENT_CLOSED_REQUEST)
 
 
 async def server_error(request: Request, exc: Exception) -> Response:
