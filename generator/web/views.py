@@ -261,7 +261,7 @@ async def _page(request: Request, headers: Mapping[str, str]) -> Response:
         verdict = await _run(request, jobs.validate, given)
         values |= {key: value for key, value in verdict["answers"].items() if key in values}
         values |= {key: given[key] for key in verdict["errors"]}
-        errors, hidden = verdict["errors"], verdict["hidden"]
+        errors, hidden = dict(verdict["errors"]), verdict["hidden"]  # shared: copied before adding
     errors |= read.malformed
     warnings = unknown_warnings(read.unknown)
     context = {
@@ -320,12 +320,16 @@ async def validate(request: Request) -> Response:
     verdict = await _run(request, jobs.validate, read.answers)
     names = [field.name for field in _state(request).fields]
     refused = verdict["errors"] | read.malformed
-    verdict["errors"] = [{"field": key, "message": refused[key]} for key in names if key in refused]
-    verdict["valid"] = not refused
-    verdict["answers"] = {key: value for key, value in verdict["answers"].items() if key in names}
-    verdict["hidden"] = [key for key in verdict["hidden"] if key in names]
-    verdict["warnings"] = unknown_warnings(read.unknown)
-    return JSONResponse(verdict)
+    # A new body: the verdict is shared with identical requests in flight (renders.py).
+    return JSONResponse(
+        {
+            "valid": not refused,
+            "errors": [{"field": key, "message": refused[key]} for key in names if key in refused],
+            "answers": {key: value for key, value in verdict["answers"].items() if key in names},
+            "hidden": [key for key in verdict["hidden"] if key in names],
+            "warnings": unknown_warnings(read.unknown),
+        }
+    )
 
 
 async def preview(request: Request) -> Response:
