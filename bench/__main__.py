@@ -47,7 +47,15 @@ def main() -> int:
     parser.add_argument(
         "--verifications", type=int, default=50, help="verifications of the --web-verify run (default 50)"
     )
+    parser.add_argument(
+        "--platforms",
+        action="store_true",
+        help="measure a second, emulated platform instead (arm64 verification over the native one, "
+        "two-platform new over one-platform new); --runtime-image must have both platforms",
+    )
     args = parser.parse_args()
+    if args.platforms:
+        return _platforms(args)
     if args.web:
         return _web(args)
     if args.web_verify:
@@ -85,6 +93,22 @@ def _web(args: argparse.Namespace) -> int:
     figures = main_web(repeat=args.repeat, requests=args.requests, clients=8)
     Path(args.toml).write_text(tomli_w.dumps(figures.as_dict()), encoding="utf-8")
     print(web_table(figures))
+    print(f"\nFigures written to {args.toml}", file=sys.stderr)
+    return 1 if args.check and not all(figures.targets_met().values()) else 0
+
+
+def _platforms(args: argparse.Namespace) -> int:
+    from bench.platforms import platforms_table, run_platforms
+
+    try:
+        figures = run_platforms(
+            builder_image=args.builder_image, runtime_image=args.runtime_image, repeat=args.repeat
+        )
+    except GostarterError as err:
+        print(f"bench: error: {err.message}", file=sys.stderr)
+        return 1
+    Path(args.toml).write_text(tomli_w.dumps(figures.as_dict()), encoding="utf-8")
+    print(platforms_table(figures))
     print(f"\nFigures written to {args.toml}", file=sys.stderr)
     return 1 if args.check and not all(figures.targets_met().values()) else 0
 

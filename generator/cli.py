@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from generator import outputs, presets
+from generator import outputs, presets, rehearse_command
 from generator.errors import (
     ExitCode,
     GostarterError,
@@ -96,12 +96,22 @@ def _verify_and_report(
         build_timeout=args.build_timeout,
         memory_limit=args.memory_limit,
         preflight=preflight,
+        platforms=_platforms(args),
     )
     if args.report:
         verify.write_report(result, Path(args.report), project=shown_as or project)
     shown = str(_shown((shown_as or project).absolute()))
     verify.print_result(result, shown_as=shown, kept=new, quiet=args.quiet, out=sys.stdout)
     return result
+
+
+def _platforms(args: argparse.Namespace) -> tuple[str, ...]:
+    """--platform's platforms, checked (a UsageError names a bad one); () when not given."""
+    if not args.platform:
+        return ()
+    from generator.verify import platforms
+
+    return platforms.parse(args.platform, "--platform")
 
 
 def _check_report(args: argparse.Namespace, *projects: Path) -> None:
@@ -149,8 +159,12 @@ def cmd_new(args: argparse.Namespace) -> int:
 
     preset = presets.find(Path(args.preset) if args.preset else None)
     template = render.Template.resolve(args.template or (preset.template if preset else None))
+    data = parse_data(args.data)
+    if args.platform and "platforms" not in data:
+        # The service's answers name its platforms too, so that its CI builds and smoke-tests them.
+        data["platforms"] = ",".join(_platforms(args))
     answers = render.Answers(
-        data=parse_data(args.data),
+        data=data,
         preset=preset.defaults if preset else {},
         preset_source=f"in preset {preset.path}" if preset else "",
     )
@@ -225,7 +239,16 @@ def cmd_update(args: argparse.Namespace) -> int:
             print(f"gostarter: {problem}", file=sys.stderr)
         print(f"gostarter: resolve them, then `gostarter verify {_shown(project)}`", file=sys.stderr)
         return ExitCode.FAILURE
-    return _exit_code(_verify_and_report(project, args))
+    try:
+        return _exit_code(_verify_and_report(project, args))
+    except GostarterError as err:  # the update is in the work tree: say so, and what to do
+        err.message = f"the update was applied (see `git status` in {_shown(project)}), but {err.message}"
+        err.hint = (
+            "review it with `git diff`; a release that drops or renames app_name or port leaves nothing "
+            f"to verify: set them in the answers file (or undo the update with git), then `gostarter verify "
+            f"{_shown(project)}`"
+        )
+        raise
 
 
 def _say_defaults(after: dict[str, object], before: set[str], interactive: bool) -> None:
@@ -251,7 +274,8 @@ def _update_dry_run(project: Path, args: argparse.Namespace) -> int:
         changed = drift.behind or bool(data)
         print(_changes_table(drift) if changed else f"{project.name}: template {drift.current} is the newest")
         args.rm_image = True  # a preview image must not replace the project's own APP:dev
-        result = _verify_and_report(copy, args, shown_as=project) if changed else None
+        with lifecycle.about(project, copy):
+            result = _verify_and_report(copy, args, shown_as=project) if changed else None
     if drift.count("conflict"):
         print(f"gostarter: the update would leave {drift.count('conflict')} conflict(s)", file=sys.stderr)
         return ExitCode.FAILURE
@@ -263,6 +287,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     dirs = args.dirs or ["."]
     _check_report(args, *[Path(d) for d in dirs])
+    if args.html:
+        outputs.check_target(Path(args.html), what="page", inside=[Path(d) for d in dirs])
     drifts: list[lifecycle.Drift] = []
     unchecked: list[tuple[str, str]] = []
     for directory, drift in lifecycle.check_all([Path(d) for d in dirs], trust=args.trust):
@@ -284,6 +310,11 @@ def cmd_check(args: argparse.Namespace) -> int:
               + (f"; {len(unchecked)} could not be checked" if unchecked else ""))  # fmt: skip
     if args.report:
         lifecycle.write_report(drifts, Path(args.report), unchecked=unchecked)
+    if args.html:
+        from generator import report_html
+
+        page = report_html.drift_page(drifts, unchecked)
+        report_html.write_page(Path(args.html), page, inside=[Path(d) for d in dirs])
     if unchecked:
         return ExitCode.USAGE
     return ExitCode.FAILURE if behind else ExitCode.SUCCESS
@@ -333,6 +364,12 @@ def cmd_preset_show(args: argparse.Namespace) -> int:
 def _add_verify_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--verify", choices=MODES, default="auto", help=VERIFY_HELP)
     parser.add_argument("--report", metavar="FILE", help="write the verification result as TOML")
+    parser.add_argument(
+        "--platform",
+        metavar="LIST",
+        help="verify on each of these platforms, e.g. linux/amd64,linux/arm64 (a foreign one runs "
+        "emulated; default: the platforms the answers name, else the engine's own)",
+    )
     parser.add_argument(
         "--rm-image", action="store_true", help="remove the built image afterwards (kept by default)"
     )
@@ -487,10 +524,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("dirs", nargs="*", metavar="DIR", help="generated projects (default: .)")
     check.add_argument("--report", metavar="FILE", help="write the findings as TOML")
+    check.add_argument(
+        "--html", metavar="FILE", help="write the fleet's drift as one self-contained HTML page"
+    )
     check.add_argument("--trust", action="store_true", help="run the template's migrations in the preview")
     check.set_defaults(handler=cmd_check)
 
     _add_preset(commands)
+    rehearse_command.add_parser(commands)
     web.add_parser(commands)
     return parser
 

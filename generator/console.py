@@ -29,6 +29,8 @@ class Progress:
         self.live = not quiet and not verbose and self.stream.isatty()
         self._phase = ""
         self._detail = ""
+        # The platform whose phases follow, when a verification runs on several ("" otherwise).
+        self.platform = ""
         self._started = time.monotonic()
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -102,7 +104,8 @@ class Progress:
 
     def _text(self) -> str:
         elapsed = time.monotonic() - self._started
-        return f"[{elapsed:5.1f}s] {self._phase}" + (f": {self._detail}" if self._detail else "")
+        phase = f"{self._phase} {self.platform}" if self.platform else self._phase
+        return f"[{elapsed:5.1f}s] {phase}" + (f": {self._detail}" if self._detail else "")
 
     def _draw(self) -> None:
         width = shutil.get_terminal_size((80, 24)).columns - 1

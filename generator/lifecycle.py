@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import re
 import shutil
 import subprocess
@@ -31,7 +32,7 @@ import tomli_w
 import yaml
 from packaging.version import InvalidVersion, Version
 
-from generator import children, outputs, render, sources
+from generator import bounds, children, outputs, render, sources
 from generator.errors import GostarterError, UsageError
 from generator.project import ANSWERS_FILE, read_answers, recorded
 
@@ -104,6 +105,11 @@ def _version(text: str) -> Version:
     return Version("0")
 
 
+def as_version(text: str) -> Version:
+    """A recorded `_commit` or `git describe` output as a PEP 440 version (0 for a bare commit)."""
+    return _version(text)
+
+
 def _git(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return children.run([*_GIT, *args], cwd=cwd)
 
@@ -146,9 +152,10 @@ def throwaway_copy(project: Path) -> Iterator[Path]:
     """A copy of the project's files as a clean git work tree of its own: whatever `.git` is in the
     project (a directory, a worktree's file, a `gitdir:` pointing elsewhere), the copy shares no
     repository with it, so nothing done in the copy can reach the user's refs, index or objects."""
-    with tempfile.TemporaryDirectory(prefix="gostarter-preview-") as tmp:
+    tmp = tempfile.mkdtemp(prefix="gostarter-preview-")
+    try:
         copy = Path(tmp) / project.name
-        shutil.copytree(project, copy, symlinks=True, ignore=shutil.ignore_patterns(".git"))
+        _copy_tree(project, copy)
         for argv in (
             ("init", "-q"),
             ("add", "-A"),
@@ -160,14 +167,45 @@ def throwaway_copy(project: Path) -> Iterator[Path]:
                     f"cannot prepare a throwaway copy of {project}: {done.stderr.strip()[-200:]}"
                 )
         yield copy
+    finally:
+        bounds.remove_tree(Path(tmp))
+
+
+@contextmanager
+def about(project: Path, copy: Path) -> Iterator[None]:
+    """Errors raised inside name `project` where they would name its throwaway `copy`: the user
+    asked about the project, and the copy is gone by the time they read the message."""
+    try:
+        yield
+    except GostarterError as err:
+        err.message = err.message.replace(str(copy), str(project))
+        err.hint = err.hint.replace(str(copy), str(project))
+        raise
+
+
+def _copy_tree(source: Path, dest: Path) -> None:
+    """Copy `source` to `dest` as shutil.copytree(symlinks=True) would, any `.git` aside, without
+    recursion (a tree thousands of levels deep is copied like any other); what is neither a
+    directory, a file nor a symbolic link (a FIFO, a socket) is not copied: no template writes one."""
+    pending = [(source, dest)]
+    while pending:
+        here, there = pending.pop()
+        there.mkdir()
+        for entry in os.scandir(here):
+            target = there / entry.name
+            if entry.name == ".git":
+                continue
+            if entry.is_symlink():
+                target.symlink_to(os.readlink(entry.path))
+            elif entry.is_dir():
+                pending.append((Path(entry.path), target))
+            elif entry.is_file():
+                shutil.copy2(entry.path, target)
 
 
 def _files(root: Path) -> dict[str, Path]:
-    return {
-        str(path.relative_to(root)): path
-        for path in root.rglob("*")
-        if path.is_file() and ".git" not in path.relative_to(root).parts
-    }
+    """Every file under `root`, `.git` aside, by its relative name (however deep the tree)."""
+    return {name: root / name for name in bounds.files_under(root)}
 
 
 def conflicted(root: Path) -> list[str]:
@@ -178,11 +216,10 @@ def conflicted(root: Path) -> list[str]:
             found.append(name)
             continue
         try:
-            text = path.read_text(encoding="utf-8")
-        except (UnicodeDecodeError, OSError):
+            if bounds.holds_all(path, [marker.encode() for marker in CONFLICT_MARKERS]):
+                found.append(name)
+        except OSError:
             continue
-        if all(marker in text for marker in CONFLICT_MARKERS):
-            found.append(name)
     return found
 
 
@@ -200,7 +237,7 @@ def classify(before: Path, after: Path) -> list[FileChange]:
             changes.append(FileChange(name, "added"))
         elif name not in new:
             changes.append(FileChange(name, "removed"))
-        elif old[name].read_bytes() != new[name].read_bytes():
+        elif not _same(old[name], new[name]):
             changes.append(FileChange(name, "updated"))
     return changes
 
@@ -212,7 +249,8 @@ def preview(project: Path, copy: Path, *, trust: bool, data: Mapping[str, Any] |
     newest = newest_version(source)
     drift = Drift(project, source, current, newest)
     if drift.behind or data:
-        render.update(copy, interactive=False, quiet=True, trust=trust, run_tasks=False, data=data)
+        with about(project, copy):
+            render.update(copy, interactive=False, quiet=True, trust=trust, run_tasks=False, data=data)
         drift.changes = classify(project, copy)
     return drift
 
@@ -340,7 +378,7 @@ def predict(project: Path, old_tree: Path, new_tree: Path, drift: Drift, work: P
 
 
 def _same(a: Path, b: Path) -> bool:
-    return a.read_bytes() == b.read_bytes()
+    return bounds.same_content(a, b)
 
 
 def check_all(projects: list[Path], *, trust: bool) -> Iterator[tuple[Path, Drift | GostarterError]]:
@@ -547,12 +585,12 @@ def write_report(drifts: list[Drift], path: Path, *, unchecked: Sequence[tuple[s
     (with the reason), so that a fleet's report is whole whatever happened to one project."""
     projects = [
         {
-            "project": str(drift.project),
-            "source": sources.redact(drift.source),
+            "project": _text(str(drift.project)),
+            "source": _text(sources.redact(drift.source)),
             "current": drift.current,
             "newest": drift.newest,
             "behind": drift.behind,
-            "changes": [{"path": change.path, "status": change.status} for change in drift.changes],
+            "changes": [{"path": _text(change.path), "status": change.status} for change in drift.changes],
         }
         for drift in drifts
     ]
@@ -563,7 +601,13 @@ def write_report(drifts: list[Drift], path: Path, *, unchecked: Sequence[tuple[s
         "current": len(drifts) - behind,
         "unchecked": len(unchecked),
         "projects": projects,
-        "errors": [{"project": project, "error": error} for project, error in unchecked],
+        "errors": [{"project": _text(project), "error": _text(error)} for project, error in unchecked],
     }
     inside = [drift.project for drift in drifts]
     outputs.write_file(path, tomli_w.dumps(document).encode("utf-8"), what="report", inside=inside)
+
+
+def _text(name: str) -> str:
+    """A name as TOML can hold it: a path that is not UTF-8 (Linux allows any bytes; Python keeps
+    them as surrogates) shows each such byte as \\xNN, the rest as it is."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")

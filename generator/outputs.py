@@ -75,11 +75,16 @@ def _resolved(path: Path) -> Path:
         return path
 
 
-def write_file(path: Path, data: bytes, *, what: str = "report", inside: Iterable[Path] = ()) -> None:
+def write_file(
+    path: Path, data: bytes, *, what: str = "report", inside: Iterable[Path] = (), exclusive: bool = False
+) -> None:
     """Write `data` to `path` as a regular file, atomically (see the module's docstring).
 
     A refused path is a UsageError (exit 2); a write that fails (a full disk,
     no permission) is a GostarterError (exit 1), and leaves the path as it was.
+    `exclusive`: never replace a file, not even one another process wrote
+    meanwhile (the complete file is linked into place, which fails when the
+    path exists: FileExistsError, the path untouched).
     """
     inside = list(inside)
     check_target(path, what=what, inside=inside)
@@ -95,7 +100,12 @@ def write_file(path: Path, data: bytes, *, what: str = "report", inside: Iterabl
             os.fsync(out.fileno())
             _keep_mode(path, out.fileno())
         check_target(path, what=what, inside=inside)  # nothing else took the path meanwhile
-        os.replace(tmp, path)
+        if exclusive:
+            os.link(tmp, path)  # O_EXCL's guarantee, for a file that appears whole
+        else:
+            os.replace(tmp, path)
+    except FileExistsError:
+        raise
     except OSError as err:
         raise GostarterError(f"cannot write the {what} {path}: {_why(err)}") from None
     finally:

@@ -115,4 +115,7 @@ def write(
         "# Keys of [defaults] are the template's questions (gostarter preset show lists them).\n"
         + tomli_w.dumps(document)
     )
-    outputs.write_file(path, text.encode("utf-8"), what="preset")
+    try:
+        outputs.write_file(path, text.encode("utf-8"), what="preset", exclusive=not force)
+    except FileExistsError:  # written by someone else since the check above
+        raise PresetError(f"{path} already exists", hint="pass --force to replace it") from None

@@ -61,11 +61,13 @@ def recorded(project: Path) -> tuple[str, str]:
 
 @dataclass(frozen=True)
 class Settings:
-    """What verification needs to know about a project: its directory, name and port."""
+    """What verification needs to know about a project: its directory, name and port, and the
+    platforms its answers name (comma-separated; empty: the engine's own)."""
 
     root: Path
     app_name: str
     port: int
+    platforms: str = ""
 
     @classmethod
     def read(cls, project: Path) -> Settings:
@@ -75,4 +77,7 @@ class Settings:
             raise UsageError(f"{project / ANSWERS_FILE} lacks a valid app_name and port")
         if not 1 <= port <= 65535:
             raise UsageError(f"{project / ANSWERS_FILE}: port {port} is not between 1 and 65535")
-        return cls(project.resolve(), app, port)
+        platforms = answers.get("platforms") or ""
+        if not isinstance(platforms, str):
+            raise UsageError(f"{project / ANSWERS_FILE}: platforms must be a comma-separated string")
+        return cls(project.resolve(), app, port, platforms)

@@ -26,10 +26,10 @@ from typing import Any
 
 import copier
 import jinja2
-from copier.errors import CopierError, CopierWarning, UnsafeTemplateError
+from copier.errors import CopierError, CopierWarning, PathError, UnsafeTemplateError
 from plumbum import ProcessExecutionError
 
-from generator import children, sources
+from generator import bounds, children, sources
 from generator.errors import DestinationError, GostarterError, InvalidAnswerError, RenderError, UsageError
 from generator.project import ANSWERS_FILE, read_answers, recorded
 from generator.template import Template as Template  # re-exported: callers of render.Template keep working
@@ -46,13 +46,14 @@ _BLAMED = re.compile(r"invalid (?P<key>\S+): (?P<msg>.*)", re.S)
 
 
 _FORK_HINT = "fix the template (or report it to whoever maintains it); nothing was written"
+_BIG_HINT = f"fix the template, or raise ${bounds.MAX_RENDER_ENV} if it is meant to render this much"
 
 
 def _jinja_problem(err: jinja2.TemplateError) -> str:
     """A Jinja error in one line, with the template file and line where Jinja knows them."""
     message = (err.message or type(err).__name__).splitlines()[0]
     if isinstance(err, jinja2.TemplateSyntaxError) and err.lineno:
-        return f"{err.filename or err.name or 'a template string'}:{err.lineno}: {message}"
+        return f"{err.name or bounds.template_name(err.filename or '')}:{err.lineno}: {message}"
     return message
 
 
@@ -70,6 +71,36 @@ def _scratch() -> Iterator[None]:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {text[0][:200]}" if text else type(err).__name__
+
+
+@contextmanager
+def _template_faults() -> Iterator[None]:
+    """Whatever template code raises (ZeroDivisionError, TypeError, RecursionError, MemoryError past
+    the memory bound, an undefined name...) becomes one RenderError naming the template's file and
+    line: a template is code, and a broken fork is the template's fault, not the user's. Inside the
+    call's scratch directory, so that the template's own files are still there to be named."""
+    try:
+        yield
+    except (UnsafeTemplateError, GostarterError, jinja2.TemplateSyntaxError):
+        raise
+    except Exception as err:
+        place = bounds.template_line(err)
+        at = f"{bounds.template_name(place[0], scratch=tempfile.tempdir)}:{place[1]}: " if place else ""
+        if isinstance(err, MemoryError):
+            what = f"it needs more than {bounds.shown(bounds.memory_budget())} of memory to render"
+            raise RenderError(
+                f"the template is broken: {at}{what} (a value too big to hold); nothing was written",
+                hint=f"fix the template; ${bounds.MAX_RENDER_ENV} (default "
+                f"{bounds.shown(bounds.DEFAULT_MAX_RENDER_BYTES)}) sets the bounds",
+            ) from None
+        if place is None:
+            raise
+        raise RenderError(f"the template is broken: {at}{_first_line(err)}", hint=_FORK_HINT) from None
+
+
 @contextmanager
 def _copier_errors(where: str, *, template: str) -> Iterator[None]:
     """Run a Copier call under gostarter's git policy (allowed transports) and network deadline,
@@ -85,9 +116,16 @@ def _copier_errors(where: str, *, template: str) -> Iterator[None]:
             redirect_stdout(sys.stderr),
         ):
             warnings.simplefilter("ignore", CopierWarning)  # DirtyLocalWarning and friends, nothing else
-            yield
+            with _template_faults(), bounds.memory_bound():
+                yield
     except (KeyboardInterrupt, UnsafeTemplateError, GostarterError):
         raise
+    except PathError as err:  # a path the template renders (a file name, _answers_file), not an answer
+        raise RenderError(
+            f"the template renders a path outside the template or the project, which Copier forbids: "
+            f"{str(err).splitlines()[0]}",
+            hint=_FORK_HINT,
+        ) from None
     except jinja2.TemplateError as err:
         raise RenderError(f"the template is broken: {_jinja_problem(err)}", hint=_FORK_HINT) from None
     except ValueError as err:
@@ -104,6 +142,10 @@ def _copier_errors(where: str, *, template: str) -> Iterator[None]:
         raise RenderError(
             sources.redact(f"cannot render the template: {err}")
         ) from err  # render() reads the cause
+    except Exception as err:  # noqa: BLE001 - Copier's own failure, whatever its kind: one line
+        raise RenderError(
+            sources.redact(f"copier failed on the template {template}: {_first_line(err)}")
+        ) from None
 
 
 def _check_types(questions: Mapping[str, Any], answers: Mapping[str, Any], source: str) -> None:
@@ -249,7 +291,7 @@ def _copy(
         src, vcs_ref = template.src, template.vcs_ref
         if template.checkout:  # no clone: the caller records the checkout as the source
             src, vcs_ref = str(plain_tree(Path(src), Path(tempfile.mkdtemp(prefix="template-")))), None
-        return copier.run_copy(
+        worker = copier.run_copy(
             src,
             dest,
             data=dict(data) if pretend else {**data, **NO_HOOK_VERIFY},
@@ -261,6 +303,10 @@ def _copy(
             skip_tasks=pretend or not unsafe,
             unsafe=unsafe,
         )
+    too_big = "" if pretend else bounds.oversized(dest, bounds.files_under(dest))
+    if too_big:
+        raise RenderError(f"the template {too_big}; nothing was written", hint=_BIG_HINT)
+    return worker
 
 
 def ensure_empty_destination(dest: Path, *, ignore: Path | None = None) -> None:
@@ -479,8 +525,10 @@ def update(
     trust: bool = False,
     run_tasks: bool = True,
     data: Mapping[str, Any] | None = None,
+    vcs_ref: str | None = None,
 ) -> None:
-    """Bring a generated project up to the newest template version (copier update).
+    """Bring a generated project up to the newest template version (copier update), or to its
+    template's `vcs_ref` (a rehearsal: a branch or commit of the template not yet released).
 
     `data` changes answers on the way (`--data with_backstage=true`): Copier
     renders the old version with the recorded answers and the new one with
@@ -513,6 +561,7 @@ def update(
                 unsafe=unsafe,
                 skip_tasks=not run_tasks,
                 data=dict(data or {}),
+                vcs_ref=vcs_ref,
             )
 
     try:
@@ -531,6 +580,9 @@ def update(
             if run_tasks or _unsafe_features(err) != {"tasks"}:
                 raise
             run(True)
+        too_big = bounds.oversized(project, _changed(project))
+        if too_big:
+            raise RenderError(f"the new template version {too_big}; the update was undone", hint=_BIG_HINT)
     except UnsafeTemplateError as err:
         raise UsageError(
             f"the template {sources.redact(src)} (named in {project / ANSWERS_FILE}) has "
@@ -558,6 +610,12 @@ def _unclean(project: Path) -> str:
     if status.returncode != 0:
         return "is not in a git repository"
     return "has uncommitted changes" if status.stdout.strip() else ""
+
+
+def _changed(project: Path) -> list[str]:
+    """The files an update wrote or added (untracked ones each by name)."""
+    status = children.run(["git", "status", "--porcelain", "-z", "-uall", "--no-renames"], cwd=project)
+    return [entry[3:] for entry in status.stdout.split("\0") if len(entry) > 3 and entry[1] != "D"]
 
 
 def _roll_back(project: Path) -> None:

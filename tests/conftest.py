@@ -27,7 +27,9 @@ from tests.helpers import (
     commit_all,
     copy_template,
     go_env,
+    gostarter,
     initializr,
+    mini_template,
     serve,
     wait_served,
 )
@@ -62,6 +64,29 @@ def docker_client() -> Any:
 def images(docker_client: Any) -> dict[str, str]:
     """Stand-in base images, built locally: {"builder": ..., "distroless-static": ..., ...}."""
     return standin.ensure_all(docker_client)
+
+
+@pytest.fixture(scope="session")
+def multiplatform(docker_client: Any, images: dict[str, str]) -> dict[str, str]:
+    """Answers for a service built for linux/amd64 and linux/arm64: the builder stand-in (it runs
+    on the build platform) and the runtime stand-in for both, from the registry .ci/run serves on
+    127.0.0.1; "amd64_only" names a runtime base without an arm64 variant. The engine must be able
+    to run arm64 (qemu-user-static's handler registered with binfmt_misc). Skip, or fail under CI."""
+    problem = None if standin.registry_reachable() else f"no registry on {standin.REGISTRY}"
+    from generator.verify import platforms
+
+    problem = problem or platforms.binfmt_problem("linux/arm64")
+    if problem:
+        message = f"needs arm64 emulation and a registry ({problem}): see README's Every platform"
+        if IN_CI:
+            pytest.fail(f"{message} (CI=true: .ci/run sets both up)")
+        pytest.skip(message)
+    made = standin.ensure_multiplatform(docker_client)
+    return {
+        "builder_image": images["builder"],
+        "runtime_image": made["runtime"],
+        "amd64_only": made["amd64-only"],
+    }
 
 
 @pytest.fixture(scope="session")
@@ -101,6 +126,18 @@ def template_repo(tmp_path: Path) -> Path:
     repo = copy_template(tmp_path / "template")
     commit_all(repo, "1.0.0", tag="1.0.0")
     return repo
+
+
+@pytest.fixture
+def mini_tracked(tmp_path: Path) -> tuple[Path, Path]:
+    """A project generated from the smallest template (helpers.mini_template) at 1.0.0 and
+    committed: (template, project). `helpers.release(template, ...)` makes 1.1.0."""
+    template = mini_template(tmp_path / "template")
+    project = tmp_path / "p"
+    done = gostarter("new", str(project), "--template", str(template), "--defaults", "--verify", "none")
+    assert done.returncode == 0, done.stderr
+    commit_all(project, "generated")
+    return template, project
 
 
 @pytest.fixture(scope="module")

@@ -528,3 +528,33 @@ def until_nothing_left(docker_client: Any, app: str, temp: Path, seconds: float)
     while left := verification_leftovers(docker_client, app, temp):
         assert time.monotonic() < deadline, f"left after {seconds} s: {left}"
         time.sleep(0.1)
+
+
+# ---------------------------------------------------------------- the smallest template gostarter updates
+
+COPIER_YML = """\
+_subdirectory: template
+app_name:
+  type: str
+  default: demo
+port:
+  type: int
+  default: 8080
+"""
+ANSWERS = "{{ _copier_answers|to_nice_yaml }}"
+
+
+def mini_template(repo: Path) -> Path:
+    """A template at 1.0.0 with two files."""
+    (repo / "template").mkdir(parents=True)
+    (repo / "copier.yml").write_text(COPIER_YML)
+    (repo / "template" / "README.md.jinja").write_text("# {{ app_name }}\n")
+    (repo / "template" / "{{ _copier_conf.answers_file }}.jinja").write_text(ANSWERS)
+    commit_all(repo, "1.0.0", tag="1.0.0")
+    return repo
+
+
+def release(repo: Path, name: str, content: str, tag: str = "1.1.0") -> None:
+    """A release that adds `template/NAME` with `content` on its second line."""
+    (repo / "template" / name).write_text(f"line one\n{content}\n")
+    commit_all(repo, tag, tag=tag)

@@ -19,6 +19,7 @@ the Python stand-in).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
@@ -232,11 +233,103 @@ def ensure_python(client: docker.DockerClient, name: str = PYTHON) -> str:
     return name
 
 
+# ---------------------------------------------------------------- several platforms
+
+# Docker 20.10's image store keeps one platform per tag, so a base image for several platforms comes
+# from a registry: the one .ci/run serves on 127.0.0.1 (Debian's docker-registry). Each platform's
+# stand-in is imported for that platform, pushed under a tag of its own, and the tags are joined
+# into one manifest list, from which BuildKit picks the platform it builds for.
+REGISTRY = os.environ.get("GOSTARTER_TEST_REGISTRY", "127.0.0.1:5000")
+PLATFORMS = ("linux/amd64", "linux/arm64")
+MULTI_RUNTIME = f"{REGISTRY}/{PREFIX}/distroless-static:nonroot"
+# A runtime base that has no arm64 variant: an arm64 build from it fails at its FROM.
+AMD64_ONLY_RUNTIME = f"{REGISTRY}/{PREFIX}/amd64-only:nonroot"
+
+
+def registry_reachable(registry: str = REGISTRY) -> bool:
+    """Whether the test registry answers its API's version check."""
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://{registry}/v2/", timeout=3) as answer:
+            return bool(answer.status == 200)
+    except OSError:
+        return False
+
+
+def _buildkit_client() -> str:
+    """A docker client that builds with BuildKit (`--platform`), as verification picks one."""
+    from generator.verify import find_build_command
+
+    return os.environ.get("GOSTARTER_DOCKER") or find_build_command().client
+
+
+def _docker(*args: str) -> None:
+    docker_cli = _buildkit_client()
+    env = {**os.environ, "DOCKER_CLI_EXPERIMENTAL": "enabled", "DOCKER_BUILDKIT": "1"}
+    done = subprocess.run([docker_cli, *args], capture_output=True, text=True, env=env, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"docker {' '.join(args)} exited {done.returncode}: {done.stderr.strip()}")
+
+
+def push_multiplatform(client: docker.DockerClient, name: str, platforms: tuple[str, ...]) -> str:
+    """The runtime stand-in for each of `platforms`, pushed and joined as the manifest list `name`.
+
+    Idempotent: each run pushes again (a few kB) and rewrites the list. The per-platform local
+    tags are removed afterwards, since a local tag of the wrong platform would shadow the list.
+    """
+    fingerprint = _fingerprint("runtime")
+    # Built from scratch by BuildKit for each platform (no RUN, so no emulation): unlike
+    # `docker import`, that records the platform in the image's own configuration too.
+    dockerfile = "FROM scratch\nADD rootfs.tar /\n" + "\n".join(
+        [*CHANGES["runtime"], f"LABEL {LABEL}={fingerprint}"]
+    )
+    parts = []
+    with _rootfs("runtime") as tar_path:
+        (tar_path.parent / "Dockerfile").write_text(dockerfile + "\n")
+        for platform in platforms:
+            part = f"{name}-{platform.replace('/', '-')}"
+            _docker("build", "--platform", platform, "-t", part, str(tar_path.parent))
+            _docker("push", part)
+            parts.append(part)
+    _docker("manifest", "rm", name) if _has_local_manifest(name) else None
+    _docker("manifest", "create", "--insecure", name, *parts)
+    _docker("manifest", "push", "--purge", "--insecure", name)
+    for part in parts:
+        with contextlib.suppress(docker.errors.NotFound):
+            client.images.remove(part)
+    return name
+
+
+def _has_local_manifest(name: str) -> bool:
+    docker_cli = _buildkit_client()
+    env = {**os.environ, "DOCKER_CLI_EXPERIMENTAL": "enabled"}
+    done = subprocess.run(
+        [docker_cli, "manifest", "inspect", name], capture_output=True, env=env, check=False
+    )
+    return done.returncode == 0
+
+
+def ensure_multiplatform(client: docker.DockerClient) -> dict[str, str]:
+    """The registry's stand-ins: the runtime base for amd64 and arm64, and one for amd64 only."""
+    if not registry_reachable():
+        raise RuntimeError(
+            f"no registry answers on {REGISTRY}: .ci/run starts Debian's docker-registry there"
+        )
+    return {
+        "runtime": push_multiplatform(client, MULTI_RUNTIME, PLATFORMS),
+        "amd64-only": push_multiplatform(client, AMD64_ONLY_RUNTIME, ("linux/amd64",)),
+    }
+
+
 if __name__ == "__main__":
     import sys
 
     client = docker.from_env()
     for role, image in ensure_all(client).items():
         print(f"{role}\t{image}")
+    if "--platforms" in sys.argv[1:]:
+        for role, image in ensure_multiplatform(client).items():
+            print(f"{role} ({'amd64 only' if role == 'amd64-only' else ', '.join(PLATFORMS)})\t{image}")
     if "--python" in sys.argv[1:]:
         print(f"python\t{ensure_python(client)}")

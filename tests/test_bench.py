@@ -90,6 +90,26 @@ def test_the_verify_benchmark_runs_and_writes_real_figures(tmp_path: Path, image
     assert figures["zip_p99_alone_seconds"] > 0 and figures["zip_p99_during_seconds"] > 0
 
 
+@pytest.mark.docker
+def test_the_platforms_benchmark_runs_and_writes_real_figures(
+    tmp_path: Path, multiplatform: dict[str, str]
+) -> None:
+    """`python -m bench --platforms --repeat 1`: both ratios from real, passed verifications."""
+    out = tmp_path / "platforms.toml"
+    done = run(
+        [sys.executable, "-m", "bench", "--platforms", "--repeat", "1", "--toml", str(out),
+         "--builder-image", multiplatform["builder_image"],
+         "--runtime-image", multiplatform["runtime_image"]],
+        ROOT,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    figures = tomllib.loads(out.read_text())
+    assert figures["native_verify_seconds"] > 0 and figures["emulated_verify_seconds"] > 0
+    assert figures["emulated_over_native"] > 0 and figures["two_over_one"] > 0
+    assert len(figures["targets"]) == 2
+    assert "gostarter verify --platform linux/arm64 (emulated)" in done.stdout
+
+
 def test_a_figure_past_its_limit_is_the_target_missed() -> None:
     """Each target is judged from its figure alone (what `--check` exits 1 on)."""
     met = {key: 0.0 for key in TARGETS}

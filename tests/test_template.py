@@ -30,6 +30,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "with_k8s": True,
         "with_backstage": True,
         "owner": "group:default/payments",
+        "platforms": "linux/amd64,linux/arm64",
     },
     "scratch-go1.22-port1": {"runtime_base": "scratch", "go_version": "1.22", "port": 1, "with_k8s": True},
     "alpine-go1.23-port65535": {
@@ -39,7 +40,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "with_k8s": True,
     },
     "go1.24": {"go_version": "1.24", "with_k8s": True},
-    "go1.25": {"go_version": "1.25", "with_renovate": True},
+    "go1.25": {"go_version": "1.25", "with_renovate": True, "platforms": "linux/arm64"},
     "distroless-base-go1.26": {"runtime_base": "distroless-base", "go_version": "1.26"},
     "no-extras": {"with_compose": False, "with_github_actions": False, "app_name": "bare"},
     "longest-name-go1.27.3": {"app_name": LONGEST_NAME, "go_version": "1.27.3", "with_k8s": True},
@@ -406,3 +407,31 @@ def test_provenance_is_one_yaml_line_that_reads_back_as_written(tmp_path: Path, 
     plain = next(line for line in lines if line.startswith("_commit:")).split(": ", 1)[1]
     if re.fullmatch(r"[-+]?[0-9][0-9eEoOxX.+-]*|true|false|null|~", plain):
         pytest.fail(f"{plain} is a number, a boolean or null to YAML 1.2")
+
+
+def test_the_ci_builds_and_smoke_tests_every_platform_the_answers_name(
+    project: tuple[Path, dict[str, Any]],
+) -> None:
+    """One image job per platform (a matrix), QEMU set up by its pinned action only for a foreign
+    platform, Buildx always; without platforms, one job on the runner's own, as before."""
+    root, answers = project
+    if not answers["with_github_actions"]:
+        return
+    workflow = yaml.safe_load((root / ".github/workflows/ci.yml").read_text())
+    job = workflow["jobs"]["image"]
+    uses = [step.get("uses", "") for step in job["steps"]]
+    named = [item for item in answers.get("platforms", "").split(",") if item]
+    smoke = job["steps"][-1]
+    if named:
+        assert job["strategy"]["matrix"]["platform"] == named
+        assert job["strategy"]["fail-fast"] is False
+        assert smoke["env"] == {"PLATFORM": "${{ matrix.platform }}"}
+        assert 'PLATFORM="${PLATFORM}"' in smoke["run"], "the platform reaches make as data, not as code"
+    else:
+        assert "strategy" not in job and "PLATFORM" not in smoke["run"]
+    qemu = "docker/setup-qemu-action@96fe6ef7f33517b61c61be40b68a1882f3264fb8"
+    foreign = [item.removeprefix("linux/") for item in named if item != "linux/amd64"]
+    assert (qemu in uses) == bool(foreign)
+    if foreign:
+        assert job["steps"][uses.index(qemu)]["with"] == {"platforms": ",".join(foreign)}
+    assert "docker/setup-buildx-action@37fe631027851001ddb9b187196cc803df7f5f0e" in uses

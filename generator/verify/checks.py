@@ -97,12 +97,20 @@ def _http_get(port: int, path: str) -> tuple[int, str]:
         conn.close()
 
 
-def wait_for_hello(port: int, started: float, exited: ExitProbe, known: Diagnosis | None = None) -> float:
+def wait_for_hello(
+    port: int,
+    started: float,
+    exited: ExitProbe,
+    known: Diagnosis | None = None,
+    *,
+    deadline: float = RESPONSE_DEADLINE_SECONDS,
+) -> float:
     """Poll GET / with a short bounded backoff; returns seconds from `started` to the first 200.
 
     The delay between tries grows from 5 ms to at most POLL_CAP_SECONDS, so the
     first answer is seen within that much of the moment the service can give it.
-    Past the deadline, the failure says what `known` finds (where it listens, its output).
+    Past `deadline` seconds (longer for an emulated platform), the failure says what `known`
+    finds (where it listens, its output).
     """
     delay, last = 0.005, "no answer"
     while True:
@@ -119,10 +127,10 @@ def wait_for_hello(port: int, started: float, exited: ExitProbe, known: Diagnosi
         problem = exited()
         if problem:
             raise CheckFailed.of(problem)
-        if time.monotonic() - started > RESPONSE_DEADLINE_SECONDS:
+        if time.monotonic() - started > deadline:
             what, output = known() if known else ("", "")
             raise CheckFailed(
-                f"GET / did not answer 200 {HELLO!r} within {RESPONSE_DEADLINE_SECONDS:.0f} s (last: {last})"
+                f"GET / did not answer 200 {HELLO!r} within {deadline:.0f} s (last: {last})"
                 + (f": {what}" if what else ""),
                 f"its last output:\n{output}" if output else "",
             )
@@ -130,9 +138,16 @@ def wait_for_hello(port: int, started: float, exited: ExitProbe, known: Diagnosi
         delay = min(delay * 1.6, POLL_CAP_SECONDS)
 
 
-def smoke_http(port: int, started: float, exited: ExitProbe, known: Diagnosis | None = None) -> float:
+def smoke_http(
+    port: int,
+    started: float,
+    exited: ExitProbe,
+    known: Diagnosis | None = None,
+    *,
+    deadline: float = RESPONSE_DEADLINE_SECONDS,
+) -> float:
     """GET / until it answers Hello, World!, then GET /healthz; returns the first response time."""
-    first = wait_for_hello(port, started, exited, known)
+    first = wait_for_hello(port, started, exited, known, deadline=deadline)
     check_healthz(port)
     return first
 
@@ -156,8 +171,9 @@ def tail(lines: Iterable[str], count: int = 25) -> str:
     return "\n".join(kept[-count:])
 
 
-def unfetchable_base_image(log: Iterable[str]) -> str:
-    """A one-line reason when the build failed because a base image could not be fetched."""
+def unfetchable_base_image(log: Iterable[str], platform: str | None = None) -> str:
+    """A one-line reason when the build failed because a base image could not be fetched, or
+    has no variant for the `platform` built for."""
     images: dict[str, str] = {}
     for line in log:
         step = _BASE_IMAGE_STEP.match(line)
@@ -167,12 +183,30 @@ def unfetchable_base_image(log: Iterable[str]) -> str:
         error = _STEP_ERROR.match(line)
         if error and error.group(1) in images:
             cause = error.group(2).rsplit(": ", 1)[-1]
+            if "no match for platform" in error.group(2):
+                return (
+                    f"the base image {images[error.group(1)]} has no {platform or 'matching'} variant "
+                    "(its registry lists other platforms only); point builder_image / runtime_image "
+                    "at a multi-platform image, or verify without that platform"
+                )
             return (
                 f"the base image {images[error.group(1)]} could not be fetched ({cause}); "
                 "point builder_image / runtime_image at an image this engine has or a reachable "
                 "mirror (gostarter new --data builder_image=..., or edit the Dockerfile's FROM lines)"
             )
     return ""
+
+
+def failed_step_output(log: Iterable[str]) -> str:
+    """The last line the failed build step printed (`#11 0.623 app: build constraints exclude all
+    Go files in /src`), without BuildKit's step number and time; "" when none failed or printed."""
+    lines = list(log)
+    failed = next((m.group(1) for m in map(_STEP_ERROR.match, lines) if m), None)
+    if failed is None:
+        return ""
+    printed = re.compile(rf"^#{failed} \d+\.\d+ (.+)$")
+    outputs = [m.group(1).strip() for m in map(printed.match, lines) if m]
+    return outputs[-1] if outputs else ""
 
 
 def first_go_error(text: str) -> str:

@@ -24,10 +24,12 @@ from generator.verify import BUILD_TIMEOUT_ENV, engine, reaper
 from generator.verify.background import first_failure, in_background
 from generator.verify.checks import (
     HEALTHY_DEADLINE_SECONDS,
+    RESPONSE_DEADLINE_SECONDS,
     Build,
     CheckFailed,
     Run,
     check_healthz,
+    failed_step_output,
     first_go_error,
     tail,
     unfetchable_base_image,
@@ -209,11 +211,14 @@ def build_image(
     *,
     labels: dict[str, str] | None = None,
     timeout: float | None = None,
+    platform: str | None = None,
 ) -> Build:
     """Build `image` with the project's own Dockerfile, as `make docker-build` does; `labels`
-    name the run on the image, `timeout` is the build's deadline in seconds."""
+    name the run on the image, `timeout` is the build's deadline in seconds, `platform` the
+    one to build for (`make docker-build PLATFORM=...`; the engine's own when None)."""
     labelled = [arg for key, value in (labels or {}).items() for arg in ("--label", f"{key}={value}")]
-    args = ("--progress=plain", "--build-arg", f"VERSION={target.version}", "-t", image, ".")
+    targeted = ("--platform", platform) if platform else ()
+    args = ("--progress=plain", *targeted, "--build-arg", f"VERSION={target.version}", "-t", image, ".")
     progress.phase("build", f"{image} with {' '.join(build.argv)}")
     started = time.monotonic()
     code, log = _stream(
@@ -222,11 +227,13 @@ def build_image(
     seconds = time.monotonic() - started
     if code != 0:
         detail = tail(log)
-        unfetchable = unfetchable_base_image(log)
+        unfetchable = unfetchable_base_image(log, platform)
         if unfetchable:
             raise CheckFailed(unfetchable, detail)
-        cause = first_go_error(detail) or next(
-            (ln for ln in reversed(log) if ln.lower().startswith(("error", "failed"))), ""
+        cause = (
+            first_go_error(detail)
+            or failed_step_output(log)
+            or next((ln for ln in reversed(log) if ln.lower().startswith(("error", "failed"))), "")
         )
         raise CheckFailed(
             f"the image did not build ({' '.join(build.argv)} exited {code})"
@@ -290,7 +297,7 @@ def timed_stop(container: Container) -> tuple[float, int]:
     return time.monotonic() - begin, code
 
 
-def _wait_healthy(container: Container, started: float) -> float:
+def _wait_healthy(container: Container, started: float, deadline: float = HEALTHY_DEADLINE_SECONDS) -> float:
     """Seconds from start until the HEALTHCHECK passes. Only probes after the service answered
     count: a service that took a while to listen failed the earlier ones."""
     earlier: int | None = None
@@ -310,8 +317,8 @@ def _wait_healthy(container: Container, started: float) -> float:
                 f"the HEALTHCHECK reports unhealthy (exit {last.get('ExitCode')}: "
                 f"{str(last.get('Output', '')).strip()[:160]})"
             )
-        if time.monotonic() - started > HEALTHY_DEADLINE_SECONDS:
-            raise CheckFailed(f"the HEALTHCHECK did not pass within {HEALTHY_DEADLINE_SECONDS:.0f} s")
+        if time.monotonic() - started > deadline:
+            raise CheckFailed(f"the HEALTHCHECK did not pass within {deadline:.0f} s")
         time.sleep(HEALTH_POLL_SECONDS)
 
 
@@ -324,13 +331,16 @@ def _process_uids(container: Container) -> str:
     return ",".join(sorted(uids))
 
 
-def _after_first_answer(container: Container, port: int, started: float) -> tuple[float, str]:
+def _after_first_answer(
+    container: Container, port: int, started: float, factor: float = 1.0
+) -> tuple[float, str]:
     """/healthz, the HEALTHCHECK and the processes' uids, side by side, each within its own deadline.
 
     Returns when the engine reports healthy; the first check to fail fails at once.
     """
     healthz = in_background(lambda: check_healthz(port), "healthz")
-    healthy = in_background(lambda: _wait_healthy(container, started), "healthcheck")
+    deadline = HEALTHY_DEADLINE_SECONDS * factor
+    healthy = in_background(lambda: _wait_healthy(container, started, deadline), "healthcheck")
     user = in_background(lambda: _process_uids(container), "user")
     first_failure(healthz, healthy, user)
     return healthy.result(), user.result()
@@ -365,8 +375,12 @@ def smoke_container(
     *,
     run: RunOwner | None = None,
     limits: Limits | None = None,
+    platform: str | None = None,
+    factor: float = 1.0,
 ) -> Run:
-    """Start the image with the port on an ephemeral 127.0.0.1 port, probe it, stop it."""
+    """Start the image with the port on an ephemeral 127.0.0.1 port, probe it, stop it. `platform`
+    names the image's when it is not the engine's own; `factor` scales the first-answer and
+    health deadlines (an emulated platform's service starts and answers slower)."""
     progress.phase("start", f"container of {image}, port {target.port} on 127.0.0.1")
     with labelled_run(client, run) as labels:
         # The image's own health command, run every HEALTH_INTERVAL_SECONDS (20 ms
@@ -376,6 +390,7 @@ def smoke_container(
         container = client.containers.create(
             image,
             labels=labels,
+            **({"platform": platform} if platform else {}),
             **HARDENING,
             **(limits or Limits()).create_options(),
             ports={f"{target.port}/tcp": ("127.0.0.1", None)},
@@ -396,9 +411,10 @@ def smoke_container(
             started,
             lambda: container_exited(container),
             lambda: not_answering(container, target.port),
+            deadline=RESPONSE_DEADLINE_SECONDS * factor,
         )
         progress.step(AFTER_FIRST_ANSWER)
-        healthy, user = _after_first_answer(container, host_port, started)
+        healthy, user = _after_first_answer(container, host_port, started, factor)
         progress.phase("stop", "docker stop")
         stop_seconds, stop_code = timed_stop(container)
     return Run(

@@ -17,7 +17,15 @@ from pathlib import Path
 from generator import children
 from generator.console import Progress
 from generator.verify import BUILD_TIMEOUT_ENV
-from generator.verify.checks import Build, CheckFailed, Run, first_go_error, smoke_http, tail
+from generator.verify.checks import (
+    RESPONSE_DEADLINE_SECONDS,
+    Build,
+    CheckFailed,
+    Run,
+    first_go_error,
+    smoke_http,
+    tail,
+)
 from generator.verify.target import Target
 
 
@@ -31,15 +39,27 @@ def find_go() -> str | None:
 
 
 def build_binary(
-    go: str, target: Target, binary: Path, progress: Progress, *, timeout: float | None = None
+    go: str,
+    target: Target,
+    binary: Path,
+    progress: Progress,
+    *,
+    timeout: float | None = None,
+    platform: str | None = None,
 ) -> Build:
-    """`go build` the service into `binary`, as `make build` does, within `timeout` seconds."""
+    """`go build` the service into `binary`, as `make build` does, within `timeout` seconds;
+    cross-compiled for `platform` (GOOS, GOARCH, GOARM) when it is given."""
     # go build's work directories (go-build*) go inside the run's own temporary directory, which
     # is removed whatever happens, not into TMPDIR, where an interrupted build would leave them.
     work = binary.parent / "go-tmp"
     work.mkdir(exist_ok=True)
     env = {**os.environ, "CGO_ENABLED": "0", "GOTMPDIR": str(work)}
     env.setdefault("GOTOOLCHAIN", "local")
+    if platform:
+        goos, goarch, *variant = platform.split("/")
+        env.update(GOOS=goos, GOARCH=goarch)
+        if goarch == "arm" and variant:
+            env["GOARM"] = variant[0].removeprefix("v")
     ldflags = f"-s -w -X main.version={target.version}"
     argv = (go, "build", "-trimpath", "-ldflags", ldflags, "-o", str(binary), ".")
     progress.phase("build", "go build")
@@ -68,13 +88,13 @@ def _free_port() -> int:
 class _Service:
     """The binary running in the background, its output kept in a log file."""
 
-    def __init__(self, binary: Path, port: int) -> None:
+    def __init__(self, binary: Path, port: int, prefix: tuple[str, ...] = ()) -> None:
         self.env = {**os.environ, "PORT": str(port)}
         self.log_path = binary.with_name("service.log")
         with self.log_path.open("wb") as log:
             self.started = time.monotonic()
             self.proc = children.popen(
-                [binary], env=self.env, stdout=log, stderr=log, stdin=subprocess.DEVNULL
+                [*prefix, str(binary)], env=self.env, stdout=log, stderr=log, stdin=subprocess.DEVNULL
             )
 
     def exited(self) -> str | None:
@@ -100,15 +120,20 @@ class _Service:
         children.end(self.proc)
 
 
-def smoke_binary(binary: Path, progress: Progress) -> Run:
-    """Run the binary on a free port, probe it like the container, stop it with SIGTERM."""
+def smoke_binary(
+    binary: Path, progress: Progress, *, prefix: tuple[str, ...] = (), factor: float = 1.0
+) -> Run:
+    """Run the binary on a free port, probe it like the container, stop it with SIGTERM. `prefix`
+    runs it through an emulator (qemu-aarch64-static); `factor` scales the deadlines then."""
     port = _free_port()
-    progress.phase("start", f"the binary on port {port}")
-    service = _Service(binary, port)
+    progress.phase(
+        "start", f"the binary on port {port}" + (f" under {Path(prefix[0]).name}" if prefix else "")
+    )
+    service = _Service(binary, port, prefix)
     try:
         progress.phase("smoke", f"GET http://127.0.0.1:{port}/")
-        first = smoke_http(port, service.started, service.exited)
-        probe = children.run([binary, "-healthcheck"], env=service.env, timeout=10)
+        first = smoke_http(port, service.started, service.exited, deadline=RESPONSE_DEADLINE_SECONDS * factor)
+        probe = children.run([*prefix, str(binary), "-healthcheck"], env=service.env, timeout=10 * factor)
         if probe.returncode != 0:
             raise CheckFailed(f"-healthcheck exited {probe.returncode}: {probe.stderr.strip()[:160]}")
         healthy = time.monotonic() - service.started

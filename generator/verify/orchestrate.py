@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from generator.console import Progress
 from generator.errors import EnvironmentProblem, UsageError
-from generator.verify import MODES, engine, native, reaper
+from generator.verify import MODES, engine, reaper
 from generator.verify import docker as docker_mode
 from generator.verify import limits as verify_limits
+from generator.verify import native as native_mode
+from generator.verify import platforms as arches
 from generator.verify.checks import CheckFailed, judge
 from generator.verify.preflight import Preflight
-from generator.verify.result import Result
+from generator.verify.result import PlatformResult, Result
 from generator.verify.target import Target
 
 if TYPE_CHECKING:
@@ -46,7 +48,7 @@ def _plan(mode: str, progress: Progress, preflight: Preflight) -> _Plan:
             if mode == "docker":
                 raise CheckFailed(f"{err.message} ({err.hint})" if err.hint else err.message) from None
             why = err.message
-    go = native.find_go()
+    go = native_mode.find_go()
     if go is not None:
         if why:
             progress.note(f"{why}: verifying natively with the Go toolchain instead")
@@ -71,6 +73,87 @@ class Options:
     remove_image: bool
     build_timeout: float  # seconds
     limits: verify_limits.Limits  # the smoke container's
+    platforms: tuple[str, ...] = ()  # empty: the engine's (or this machine's) own
+
+
+def _each_platform(
+    wanted: tuple[str, ...],
+    native: str,
+    progress: Progress,
+    result: Result,
+    check: Callable[[str, PlatformResult], None],
+) -> None:
+    """Run `check` on each platform in turn, each to its own result: one platform's failure
+    fails that platform only. With several, the progress names the platform of each phase."""
+    several = len(wanted) > 1
+    for platform in wanted:
+        emulated = not arches.runs_natively(platform, native)
+        item = result.platforms[platform] = PlatformResult(
+            emulated=emulated, deadline_factor=arches.deadline_factor(emulated)
+        )
+        progress.platform = platform if several or emulated else ""
+        try:
+            check(platform, item)
+            item.result = "passed"
+        except CheckFailed as failure:
+            item.result, item.reason, item.log_tail = "failed", failure.reason, failure.detail
+            progress.note(f"{platform}: {failure.reason}" if progress.platform else failure.reason)
+        finally:
+            progress.platform = ""
+
+
+@dataclass
+class _DockerPlatforms:
+    """One docker-mode run over its platforms: each is built and probed under a tag of its own."""
+
+    client: docker.DockerClient
+    build: docker_mode.BuildCommand
+    target: Target
+    progress: Progress
+    options: Options
+    native: str  # the engine's own platform
+    primary: str  # the one whose image may become APP:dev and whose figures head the report
+    run: reaper.Run = field(default_factory=reaper.Run.new)
+    owns: dict[str, str] = field(default_factory=dict)  # platform -> the run's own tag
+
+    def check(self, platform: str, item: PlatformResult) -> None:
+        own = f"{self.target.app}{reaper.OWN_TAG}{self.run.id}"
+        own = own if platform == self.primary else f"{own}-{platform.replace('/', '-')}"
+        self.owns[platform] = item.image = own
+        with engine.step(f"checking that the engine can run {platform}"):
+            problem = arches.emulation_problem(platform, self.native, self.client)
+        if problem:
+            raise CheckFailed(problem)
+        foreign = None if platform == self.native else platform
+        with engine.step("building the image", self.client):
+            build_done = docker_mode.build_image(
+                self.target,
+                own,
+                self.build,
+                self.progress,
+                labels=self.run.labels(reaper.IMAGE_LABEL),
+                timeout=self.options.build_timeout,
+                platform=foreign,
+            )
+        item.built(build_done, "image")
+        with engine.step("inspecting the image"):
+            facts = docker_mode.inspect_image(self.client, own)
+        item.image_size_bytes = facts.size
+        with engine.step(lambda: _SMOKE_STEPS.get(self.progress.current, "smoke-testing the container")):
+            ran = docker_mode.smoke_container(
+                self.client,
+                self.target,
+                own,
+                facts.health_test,
+                self.progress,
+                run=self.run,
+                limits=self.options.limits,
+                platform=foreign,
+                factor=item.deadline_factor,
+            )
+        item.ran(ran)
+        item.checks += [*judge(ran), docker_mode.check_exposed(facts, self.target.port)]
+        item.checks += [docker_mode.HARDENING_CHECK, self.options.limits.check()]
 
 
 def _in_docker(
@@ -82,56 +165,57 @@ def _in_docker(
     options: Options,
     reap: Callable[[docker.DockerClient], str],
 ) -> None:
-    # The run builds and probes a tag of its own, so that it never verifies (or
-    # removes) an image it did not build, even beside a same-named service; only
-    # once every check has passed is it tagged APP:dev for `make docker-run`
-    # (unless --rm-image). A failed run leaves an earlier APP:dev where it was.
-    run = reaper.Run.new()
+    # The run builds and probes tags of its own, so that it never verifies (or removes) an image
+    # it did not build, even beside a same-named service; only once every platform has passed
+    # is the engine's own platform's image tagged APP:dev for `make docker-run` (unless
+    # --rm-image). A failed run leaves an earlier APP:dev where it was.
     image = f"{target.app}:{docker_mode.IMAGE_TAG}"
-    own = f"{target.app}{reaper.OWN_TAG}{run.id}"
-    result.image, result.docker = own, build.client
+    result.docker = build.client
     with engine.step("removing what verifications that died left behind"):
         reaped = reap(client)
     if reaped:
         progress.note(reaped)
+    with engine.step("asking the engine for its platform"):
+        native = arches.engine_platform(client)
+    wanted = options.platforms or target.platforms or (native,)
+    primary = native if native in wanted else wanted[0]
+    runs = _DockerPlatforms(client, build, target, progress, options, native, primary)
     try:
-        with engine.step("building the image", client):
-            build_done = docker_mode.build_image(
-                target,
-                own,
-                build,
-                progress,
-                labels=run.labels(reaper.IMAGE_LABEL),
-                timeout=options.build_timeout,
-            )
-        result.built(build_done, "image")
-        with engine.step("inspecting the image"):
-            facts = docker_mode.inspect_image(client, own)
-        result.image_size_bytes = facts.size
-        with engine.step(lambda: _SMOKE_STEPS.get(progress.current, "smoke-testing the container")):
-            ran = docker_mode.smoke_container(
-                client, target, own, facts.health_test, progress, run=run, limits=options.limits
-            )
-        result.ran(ran)
-        result.checks += [*judge(ran), docker_mode.check_exposed(facts, target.port)]
-        result.checks += [docker_mode.HARDENING_CHECK, options.limits.check()]
-        if not options.remove_image:
+        _each_platform(wanted, native, progress, result, runs.check)
+        result.assemble(primary)
+        if result.passed and not options.remove_image and native in wanted:
             with engine.step(f"tagging the image {image}"):
-                docker_mode.tag_image(client, own, image)
-            result.image = image
+                docker_mode.tag_image(client, runs.owns[native], image)
+            result.image = result.platforms[native].image = image
     finally:
-        docker_mode.remove_image(client, own)  # also after a build cut short while it tagged
+        for own in runs.owns.values():  # also after a build cut short while it tagged
+            docker_mode.remove_image(client, own)
 
 
 def _natively(go: str, target: Target, progress: Progress, result: Result, options: Options) -> None:
-    with tempfile.TemporaryDirectory(prefix="gostarter-native-") as tmp:
-        binary = Path(tmp) / "service"
-        build = native.build_binary(go, target, binary, progress, timeout=options.build_timeout)
-        result.built(build, "binary")
-        result.binary_size_bytes = build.size_bytes
-        run = native.smoke_binary(binary, progress)
-        result.ran(run)
-        result.checks += judge(run)
+    native = arches.host_platform()
+    wanted = options.platforms or target.platforms or (native,)
+    primary = native if native in wanted else wanted[0]
+
+    def check(platform: str, item: PlatformResult) -> None:
+        runner = arches.native_runner(platform)
+        if isinstance(runner, str):
+            raise CheckFailed(runner)
+        with tempfile.TemporaryDirectory(prefix="gostarter-native-") as tmp:
+            binary = Path(tmp) / "service"
+            foreign = None if platform == native else platform
+            build = native_mode.build_binary(
+                go, target, binary, progress, timeout=options.build_timeout, platform=foreign
+            )
+            item.built(build, "binary")
+            run = native_mode.smoke_binary(
+                binary, progress, prefix=runner.prefix, factor=item.deadline_factor
+            )
+            item.ran(run)
+            item.checks += judge(run)
+
+    _each_platform(wanted, native, progress, result, check)
+    result.assemble(primary)
 
 
 def verify(
@@ -143,6 +227,7 @@ def verify(
     build_timeout: float | None = None,
     memory_limit: str | None = None,
     preflight: Preflight | None = None,
+    platforms: Sequence[str] = (),
 ) -> Result:
     """Verify the generated project at `project` and return what was found.
 
@@ -153,7 +238,10 @@ def verify(
     never written to. `build_timeout` (seconds) and `memory_limit` (128Mi, 1Gi)
     default to $GOSTARTER_BUILD_TIMEOUT and $GOSTARTER_MEMORY_LIMIT, then to
     900 s and the project's Deployment limit or 256 MiB. `preflight` is the
-    engine lookup when the caller started it ahead of time.
+    engine lookup when the caller started it ahead of time. `platforms` (linux/amd64, linux/arm64)
+    are those to verify on, each built, run and checked; empty: those the project's answers
+    name, else the engine's own (in native mode, this machine's). The result fails when any
+    platform fails, and its report has each platform's own result.
     """
     if mode not in MODES:
         raise UsageError(f"unknown verification mode {mode!r}; choose one of {', '.join(MODES)}")
@@ -164,7 +252,8 @@ def verify(
         return result
     # A bad deadline or limit is a usage error, before anything runs.
     limits = verify_limits.for_project(target.project, memory_limit)
-    options = Options(remove_image, verify_limits.build_timeout(build_timeout), limits)
+    named = arches.parse(",".join(platforms), "--platform")
+    options = Options(remove_image, verify_limits.build_timeout(build_timeout), limits, named)
     progress = progress or Progress(quiet=True)
     try:
         plan = _plan(mode, progress, preflight or Preflight(mode))
@@ -176,7 +265,6 @@ def verify(
             _in_docker(plan.client, plan.build, target, progress, result, options, plan.reap)
         elif plan.go is not None:
             _natively(plan.go, target, progress, result, options)
-        result.result = "passed"
     except CheckFailed as failure:
         result.result = "failed"
         result.reason = failure.reason

@@ -34,8 +34,12 @@ class Target:
     app: str
     port: int
     version: str
+    platforms: tuple[str, ...] = ()  # what the answers name; empty: the engine's own
 
     @classmethod
     def of(cls, project: Path) -> Target:
+        from generator.verify import platforms
+
         settings = Settings.read(project)
-        return cls(settings.root, settings.app_name, settings.port, describe_version(settings.root))
+        named = platforms.parse(settings.platforms, f"{settings.root / '.copier-answers.yml'}: platforms")
+        return cls(settings.root, settings.app_name, settings.port, describe_version(settings.root), named)

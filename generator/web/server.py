@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import signal
+import socket
 import sys
 from collections.abc import Iterator
 from types import FrameType
@@ -76,13 +77,14 @@ def _log_to_stderr(name: str) -> Iterator[None]:
 class _Server(uvicorn.Server):
     """uvicorn's server, except that stopping on SIGINT, SIGTERM or SIGHUP is the normal way out
     (exit 0), after a drain: the first signal makes /readyz fail while the server keeps listening,
-    and the server stops once no request is in flight or the drain deadline has passed (then
-    uvicorn closes the connections left within CLOSE_SECONDS); a second signal stops it at once,
-    without waiting for any connection."""
+    and the server stops once no request is in flight or the drain deadline has passed (then the
+    connections of requests still in flight are closed, and uvicorn waits at most CLOSE_SECONDS
+    for their handlers); a second signal closes every connection and stops it at once."""
 
     def __init__(self, config: uvicorn.Config, drain: Drain, drain_seconds: float) -> None:
         super().__init__(config)
         self.drain, self.drain_seconds = drain, drain_seconds
+        self.hurry = False
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -99,10 +101,20 @@ class _Server(uvicorn.Server):
         if not self.drain.stopping and self.drain_seconds > 0:
             self.drain.begin(self.drain_seconds)
             return
-        if self.drain.stopping or self.should_exit:  # a second signal: no waiting for anything
-            self.force_exit = True
-        super().handle_exit(sig, frame)
-        self._captured_signals.clear()  # else uvicorn raises the signal again once it has stopped
+        if self.drain.stopping or self.should_exit:  # a second signal: close everything now
+            self.hurry = True
+        self.should_exit = True  # (not uvicorn's handler: it would raise the signal again on exit)
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        """uvicorn's shutdown, after closing the connections whose requests outlived the drain (or
+        every one, on a second signal): their clients are gone to the views, which end at once
+        (one log line each), rather than being cancelled with a traceback."""
+        if self.hurry or self.drain.in_flight:
+            for connection in list(self.server_state.connections):
+                transport = getattr(connection, "transport", None)
+                if transport is not None:
+                    transport.abort()
+        await super().shutdown(sockets)
 
     async def on_tick(self, counter: int) -> bool:
         return self.drain.done or await super().on_tick(counter)

@@ -58,7 +58,9 @@ class EventProgress(Progress):
         self.out.flush()
 
     def phase(self, name: str, detail: str = "") -> None:
-        self.emit("phase", name=PHASES.get(name, name), detail=detail)
+        # With several platforms, each phase names the platform it belongs to.
+        where = {"platform": self.platform} if self.platform else {}
+        self.emit("phase", name=PHASES.get(name, name), detail=detail, **where)
 
     def step(self, detail: str) -> None:
         if detail == HEALTH_STEP:
