@@ -45,6 +45,7 @@ GOOD = {
     "with_compose": ["true", "false", "yes", "no"],
     "with_github_actions": ["true", "0"],
     "verify": ["auto", "docker", "native", "none"],
+    "platforms": ["", "linux/amd64", "linux/amd64,linux/arm64", "linux/arm/v7, linux/riscv64"],
     "owner": [
         "",
         "team-payments",
@@ -142,6 +143,7 @@ BAD = {
     ],
     "go_version": ["1.21", "2.0", "go1.27", "1.27rc1", "latest", "", "1.27\n"],
     "port": ["0", "65536", "-1", "http", "80.5"],
+    "platforms": ["linux", "darwin/arm64", "linux/arm64,windows/amd64", "linux/arm64\n", "linux/amd64;id"],
     "runtime_base": ["ubuntu", ""],
     "builder_image": [
         "golang 1.27",
