@@ -52,21 +52,22 @@ def test_identical_requests_in_flight_share_one_render(tmp_path: Path) -> None:
 
 
 def test_beyond_the_queue_a_render_is_refused_at_once(tmp_path: Path) -> None:
-    """Two workers and a queue of one: of six different renders, three run or wait, three are Busy."""
+    """Two workers (two renders handed to each) and a queue of one: of eight different renders, five
+    run or wait, three are Busy."""
     log = tmp_path / "log"
     renders = _renders(tmp_path, queue=1)
 
     async def main() -> list[object]:
-        calls = [renders.run(n, note_and_sleep, str(log), str(n), 0.5, gone=_never) for n in range(6)]
+        calls = [renders.run(n, note_and_sleep, str(log), str(n), 0.5, gone=_never) for n in range(8)]
         return list(await asyncio.gather(*calls, return_exceptions=True))
 
     try:
         results = asyncio.run(main())
     finally:
         renders.close()
-    assert results[:3] == ["0", "1", "2"]
-    assert all(isinstance(result, Busy) and result.retry_after >= 1 for result in results[3:])
-    assert sorted(log.read_text().splitlines()) == ["0", "1", "2"]
+    assert results[:5] == ["0", "1", "2", "3", "4"]
+    assert all(isinstance(result, Busy) and result.retry_after >= 1 for result in results[5:])
+    assert sorted(log.read_text().splitlines()) == ["0", "1", "2", "3", "4"]
 
 
 def test_a_render_nobody_waits_for_any_more_never_starts(tmp_path: Path) -> None:
@@ -75,10 +76,10 @@ def test_a_render_nobody_waits_for_any_more_never_starts(tmp_path: Path) -> None
     renders = _renders(tmp_path, queue=10)
 
     async def main() -> list[object]:
-        busy = [renders.run(n, note_and_sleep, str(log), f"busy{n}", 1.0, gone=_never) for n in range(2)]
+        busy = [renders.run(n, note_and_sleep, str(log), f"busy{n}", 1.0, gone=_never) for n in range(4)]
         running = [asyncio.ensure_future(call) for call in busy]
-        await asyncio.sleep(0.2)  # both workers taken
-        left = [renders.run(n, note_and_sleep, str(log), f"left{n}", 0.1, gone=_now) for n in range(2, 8)]
+        await asyncio.sleep(0.2)  # both workers taken, and one more render handed to each
+        left = [renders.run(n, note_and_sleep, str(log), f"left{n}", 0.1, gone=_now) for n in range(4, 10)]
         outcomes = await asyncio.gather(*left, return_exceptions=True)
         await asyncio.gather(*running)
         await asyncio.sleep(0.5)
@@ -89,7 +90,7 @@ def test_a_render_nobody_waits_for_any_more_never_starts(tmp_path: Path) -> None
     finally:
         renders.close()
     assert all(isinstance(outcome, ClientGone) for outcome in outcomes)
-    assert sorted(log.read_text().splitlines()) == ["busy0", "busy1"]
+    assert sorted(log.read_text().splitlines()) == ["busy0", "busy1", "busy2", "busy3"]
     assert renders.waiting == 0
 
 
@@ -112,3 +113,27 @@ def test_workers_hold_none_of_the_servers_descriptors(tmp_path: Path) -> None:
     finally:
         renders.close()
         listener.close()
+
+
+def a_verdict(log: str, seconds: float) -> dict[str, list[str]]:
+    """A job whose answer is mutable, as a validation's is."""
+    note_and_sleep(log, "verdict", seconds)
+    return {"errors": []}
+
+
+def test_requests_that_share_a_render_each_get_their_own_answer(tmp_path: Path) -> None:
+    """A view that reshapes the answer it was given does not change another request's."""
+    log = tmp_path / "log"
+    renders = _renders(tmp_path, queue=0)
+
+    async def main() -> list[dict[str, list[str]]]:
+        calls = [renders.run("same", a_verdict, str(log), 0.5, gone=_never) for _ in range(3)]
+        return list(await asyncio.gather(*calls))
+
+    try:
+        first, *others = asyncio.run(main())
+    finally:
+        renders.close()
+    first["errors"].append("reshaped")
+    assert others == [{"errors": []}] * 2
+    assert log.read_text().splitlines() == ["verdict"]

@@ -193,7 +193,8 @@ def test_identical_and_excess_requests_share_a_render_or_are_refused(tmp_path: P
 
 
 def test_slow_heads_and_bodies_are_cut_and_connections_are_capped(tmp_path: Path) -> None:
-    """A head not complete within 5 s gets 408 and is closed; a body slower than the floor is cut;
+    """A head not complete within 5 s gets 408 and is closed (an idle connection is closed without a
+    word); a body slower than the floor is cut;
     beyond --max-connections a new connection is closed at once, not queued."""
     process, base = serve(tmp_path / "temp", "--max-connections", "4")
     try:
@@ -232,6 +233,7 @@ def test_slow_heads_and_bodies_are_cut_and_connections_are_capped(tmp_path: Path
         for thread in threads:
             thread.join(20)
         assert set(cut) == {"head", "body"} and max(cut.values()) < 9, cut
+        assert _read_to_end(idle[0]) == b""  # an idle connection: closed without a word
         for conn in [head, body, refused, *idle]:
             conn.close()
         assert http(port, "GET", "/healthz")[0] == 200

@@ -10,7 +10,8 @@ it chose) with:
   soon as it is accepted (refused, not queued);
 - a head deadline: a request line and headers not complete within
   `head_seconds` of the connection opening (or of the previous response
-  ending) get 408 and the connection is closed;
+  ending) get 408 and the connection is closed (an idle connection that sent
+  nothing is closed without a word);
 - a body floor: once `body_grace` seconds have passed since the headers, a
   body still arriving slower than `body_rate` bytes a second is cut (the
   view sees the client leave, which is one log line).
@@ -53,6 +54,7 @@ class _Watch:
         self.body_since = 0.0
         self.received = 0  # bytes received on this connection
         self.received_at_head = 0
+        self.received_at_rest = 0  # bytes received when the last answer ended
 
     def late(self, cycle: Any) -> bytes | None:
         """None while the connection keeps to its deadlines; else what to send before closing it."""
@@ -61,8 +63,12 @@ class _Watch:
             self.seen, self.body_since, self.received_at_head = cycle, now, self.received
         if cycle is None or cycle.response_complete:  # between requests: awaiting a head
             if cycle is not None and cycle is not self.done:
-                self.done, self.waiting_since = cycle, now
-            return REQUEST_TIMEOUT if now - self.waiting_since > self.limits.head_seconds else None
+                self.done, self.waiting_since, self.received_at_rest = cycle, now, self.received
+            if now - self.waiting_since <= self.limits.head_seconds:
+                return None
+            # Part of a head: 408. Nothing at all: an idle connection, closed without a word (as
+            # uvicorn's keep-alive timeout does), so no client reads a 408 it did not ask for.
+            return REQUEST_TIMEOUT if self.received > self.received_at_rest else b""
         if cycle.more_body:  # its body is still arriving
             elapsed = now - self.body_since
             slow = self.received - self.received_at_head < self.limits.body_rate * elapsed

@@ -1,7 +1,7 @@
 """The worker processes and the renders that wait for them: bounded, cancellable, shared.
 
-At most `workers` renders run at once and at most `queue` more wait for a
-worker; beyond them a request is refused at once (`Busy`: 503 with
+At most two renders per worker are handed to the pool (one running, one
+ready) and at most `queue` more wait; beyond them a request is refused at once (`Busy`: 503 with
 Retry-After) instead of queueing without bound. Identical requests in flight
 (the same job with the same arguments: format and answers) share one render.
 A render that has not started is cancelled once every request waiting for it
@@ -15,6 +15,7 @@ directories) is removed at once, not at shutdown.
 from __future__ import annotations
 
 import asyncio
+import copy
 import functools
 import itertools
 import shutil
@@ -29,6 +30,9 @@ from generator import children
 
 # What a worker imports before it is forked: a render in a new worker starts warm.
 PRELOAD = ("generator.web.jobs",)
+# Renders handed to the pool at once, per worker: one running and one ready, so that a worker never
+# waits for the event loop between two renders. Only what has not been handed over can be cancelled.
+HANDED_PER_WORKER = 2
 RETRY_AFTER = 2  # seconds a refused request is told to wait: a render takes about half a second
 
 
@@ -106,8 +110,8 @@ class Renders:
         shared = self._shared.get(key)
         if shared is None:
             if self._slots is None:
-                self._slots = asyncio.Semaphore(self.workers)
-            if len(self._shared) >= self.workers + self.queue:  # every render admitted and not done
+                self._slots = asyncio.Semaphore(self.workers * HANDED_PER_WORKER)
+            if len(self._shared) >= self.workers * HANDED_PER_WORKER + self.queue:  # admitted, not done
                 raise Busy(self.running, len(self._shared) - self.running, retry_after=RETRY_AFTER)
             shared = _Shared()
             shared.task = asyncio.ensure_future(self._render(shared, functools.partial(job, *args)))
@@ -118,8 +122,8 @@ class Renders:
         watch = asyncio.ensure_future(gone())
         try:
             await asyncio.wait({shared.task, watch}, return_when=asyncio.FIRST_COMPLETED)
-            if shared.task.done():
-                return shared.task.result()
+            if shared.task.done():  # each its own copy: a view may reshape what it was given
+                return copy.deepcopy(shared.task.result())
             raise ClientGone
         finally:
             watch.cancel()
