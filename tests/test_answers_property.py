@@ -55,7 +55,9 @@ TRICKY = [
 INVISIBLE = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200b\u200c\u200d\ufeff"
 REFUSED_IN_TEXT = ['"', "\\", "$", "${HOME}", "$(id)", "\n", "\r", "\t", "\x00", "\x07", "\x1b[31m", "\x7f",
                    "\u2028", "\u202e", "\u2066", "\u200b", "\ufeff"]  # fmt: skip
-printable = st.characters(codec="utf-8", exclude_categories=["Cc", "Cs"], exclude_characters='"\\$' + INVISIBLE)
+printable = st.characters(
+    codec="utf-8", exclude_categories=["Cc", "Cs"], exclude_characters='"\\$' + INVISIBLE
+)
 text = st.lists(st.one_of(st.sampled_from(TRICKY), printable), min_size=1, max_size=8).map("".join)
 text_at_edges = st.lists(
     st.one_of(
