@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from generator import outputs, presets, rehearse_command
+from generator import covering_command, outputs, presets, rehearse_command
 from generator.errors import (
     ExitCode,
     GostarterError,
@@ -323,7 +323,13 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_preset_init(args: argparse.Namespace) -> int:
     from generator import render
 
-    path = Path(args.file) if args.file else presets.user_preset_path()
+    path = Path(args.file) if args.file else presets.user_preset_location()
+    if path is None:
+        raise UsageError(
+            "no configuration directory of yours to write the preset in: HOME is unset and the "
+            "account's home directory is not yours (or there is none)",
+            hint="name the FILE, or set XDG_CONFIG_HOME",
+        )
     template = render.Template.resolve(args.template)
     values = parse_data(args.data)
     answers = render.check_answers(template, values, source="from --data")
@@ -532,6 +538,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_preset(commands)
     rehearse_command.add_parser(commands)
+    covering_command.add_parser(commands)
     web.add_parser(commands)
     return parser
 

@@ -41,8 +41,34 @@ class Preset(NamedTuple):
 
 
 def user_preset_path() -> Path:
-    config = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(config) / "gostarter" / "preset.toml"
+    """The user's preset, as shown in help texts (`~/.config/...` when there is no home of one's own)."""
+    return user_preset_location() or Path("~") / ".config" / "gostarter" / "preset.toml"
+
+
+def user_preset_location() -> Path | None:
+    """Where the user's preset is read and `preset init` writes it: $XDG_CONFIG_HOME, else the
+    user's own home; None when there is neither, so that nothing is read or written elsewhere."""
+    config = os.environ.get("XDG_CONFIG_HOME")
+    if config:
+        return Path(config) / "gostarter" / "preset.toml"
+    home = own_home()
+    return home / ".config" / "gostarter" / "preset.toml" if home is not None else None
+
+
+def own_home() -> Path | None:
+    """$HOME; with HOME unset, the account's home directory only when this user owns it. A process
+    started without HOME (a service, `env -i`, `sudo -u` with a reset environment) may be given a
+    home that belongs to someone else (root's, or a shared one): nothing is written there."""
+    home = os.environ.get("HOME")
+    if home:
+        return Path(home)
+    try:
+        import pwd
+
+        path = Path(pwd.getpwuid(os.getuid()).pw_dir)
+        return path if path.is_absolute() and path.stat().st_uid == os.getuid() else None
+    except (ImportError, KeyError, OSError):
+        return None
 
 
 def locate(explicit: Path | None = None) -> tuple[Path | None, str]:
@@ -52,8 +78,8 @@ def locate(explicit: Path | None = None) -> tuple[Path | None, str]:
     from_env = os.environ.get(ENV_VAR)
     if from_env:
         return Path(from_env), f"${ENV_VAR}"
-    for path, origin in ((user_preset_path(), "user config"), (SYSTEM_PRESET, "system config")):
-        if path.is_file():
+    for path, origin in ((user_preset_location(), "user config"), (SYSTEM_PRESET, "system config")):
+        if path is not None and path.is_file():
             return path, origin
     return None, ""
 

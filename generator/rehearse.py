@@ -226,7 +226,16 @@ def _hunks(text: str) -> str:
     return "\n...\n".join("\n".join(lines[a:b]) for a, b in spans)
 
 
-def _verification(result: Any) -> dict[str, Any]:
+def _conflict_hunks(copy: Path, conflicts: Sequence[str]) -> dict[str, str]:
+    """Each conflicting file's hunks (a .rej file whole)."""
+    hunks = {}
+    for name in conflicts:
+        text = (copy / name).read_text(encoding="utf-8", errors="replace")
+        hunks[name] = text if name.endswith(".rej") else _hunks(text)
+    return hunks
+
+
+def verification_figures(result: Any) -> dict[str, Any]:
     keys = ("result", "mode", "reason", "build_seconds", "first_response_seconds", "stop_seconds",
             "image_size_bytes", "binary_size_bytes")  # fmt: skip
     figures = {key: getattr(result, key) for key in keys}
@@ -247,10 +256,11 @@ def _rehearse_one(job: _Job, target: Target, options: Options) -> Row:
             write_provenance(copy, job.current, job.source)
             children.run([*_GIT, "commit", "-qam", "rehearsal: the template SRC as its source"], cwd=copy)
             try:
-                render.update(
-                    copy, interactive=False, quiet=True, trust=options.trust, run_tasks=False,
-                    vcs_ref=target.commit,
-                )  # fmt: skip
+                with lifecycle.about(job.project, copy):  # errors name the project, not its copy
+                    render.update(
+                        copy, interactive=False, quiet=True, trust=options.trust, run_tasks=False,
+                        vcs_ref=target.commit,
+                    )  # fmt: skip
             except UsageError as err:
                 if job.migrations and "migrations" in err.message:
                     row.status = Status.MIGRATION
@@ -263,16 +273,14 @@ def _rehearse_one(job: _Job, target: Target, options: Options) -> Row:
             conflicts = [c.path for c in row.changes if c.status == "conflict"]
             if conflicts:
                 row.status = Status.CONFLICTS
-                for name in conflicts:
-                    text = (copy / name).read_text(encoding="utf-8", errors="replace")
-                    row.hunks[name] = text if name.endswith(".rej") else _hunks(text)
+                row.hunks = _conflict_hunks(copy, conflicts)
                 row.reason = f"{len(conflicts)} file(s) would hold conflicts: {', '.join(conflicts)}"
                 return row
             result = verify.verify(
                 copy, mode=options.mode, progress=Progress(quiet=True), remove_image=True,
                 build_timeout=options.build_timeout,
             )  # fmt: skip
-            row.verification = _verification(result)
+            row.verification = verification_figures(result)
             if result.failed:
                 row.status, row.reason = Status.FAILS, result.reason
             elif job.migrations:

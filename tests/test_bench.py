@@ -106,7 +106,7 @@ def test_the_platforms_benchmark_runs_and_writes_real_figures(
     figures = tomllib.loads(out.read_text())
     assert figures["native_verify_seconds"] > 0 and figures["emulated_verify_seconds"] > 0
     assert figures["emulated_over_native"] > 0 and figures["two_over_one"] > 0
-    assert len(figures["targets"]) == 2
+    assert len(figures["targets"]) == 3 and figures["by_hand_seconds"] > 0 and figures["new_over_by_hand"] > 0
     assert "gostarter verify --platform linux/arm64 (emulated)" in done.stdout
 
 

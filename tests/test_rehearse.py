@@ -279,3 +279,28 @@ def _screenshot(page: Any, conflict: Any) -> None:
         page.click('th button[data-column="1"]')
         conflict.query_selector("details.files summary").click()
         page.screenshot(path=screenshot, full_page=True)
+
+
+@pytest.mark.docker
+def test_docker_verification_of_two_services_at_once(
+    template_repo: Path, tmp_path: Path, image_answers: dict[str, str], no_leftovers: None, docker_client: Any
+) -> None:
+    """With the engine: each updated copy's image is built and its container smoke-tested, two at
+    once, and nothing of theirs is left (no container, no image, no APP:dev)."""
+    services = [
+        generate(template_repo, tmp_path / name, {**image_answers, "app_name": name})
+        for name in ("rha", "rhb")
+    ]
+    release_1_1(template_repo)
+    done = gostarter_process(
+        "rehearse", "--template", str(template_repo), "--ref", "1.1.0", "--verify", "docker", "--jobs", "2",
+        "--report", str(tmp_path / "r.toml"), *map(str, services),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    data = tomllib.loads((tmp_path / "r.toml").read_text())
+    assert _statuses(data) == {"rha": "updates cleanly", "rhb": "updates cleanly"}
+    for row in data["projects"]:
+        assert row["verification"]["result"] == "passed" and row["verification"]["mode"] == "docker"
+        assert row["verification"]["image_size_bytes"] > 0
+    for name in ("rha", "rhb"):
+        assert not docker_client.images.list(name=name), f"{name}'s image was left"

@@ -14,7 +14,7 @@ import pytest
 
 from generator import bounds, outputs, presets
 from generator.errors import PresetError
-from tests.helpers import COPIER_YML, commit_all, git, gostarter, gostarter_process
+from tests.helpers import COPIER_YML, assert_clean_error, commit_all, git, gostarter, gostarter_process
 
 DEPTH = 1100  # deeper than Python's recursion limit: rglob, copytree and rmtree all failed on it
 
@@ -134,3 +134,30 @@ def test_check_report_holds_a_path_that_is_not_utf8(mini_tracked: tuple[Path, Pa
     assert b"Traceback" not in done.stderr
     found = tomllib.loads(report.read_text(encoding="utf-8"))
     assert found["projects"][0]["project"].endswith("/proj\\xff")
+
+
+def test_without_home_nothing_is_written_in_someone_elses_home(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """HOME unset and the account's home directory owned by another user (root's, a shared one):
+    `preset init` without FILE writes nothing there and says what to do; with HOME set, it writes."""
+    import pwd
+
+    other = tmp_path / "someone-else"
+    (other / ".config").mkdir(parents=True)
+    if os.geteuid() != 0:
+        pytest.skip("needs root to give a directory away (CI runs as root)")
+    os.chown(other, 4242, 4242)
+    real = pwd.getpwuid(os.getuid())
+    account = pwd.struct_passwd((*real[:5], str(other), real[6]))
+    monkeypatch.setattr(pwd, "getpwuid", lambda uid: account)
+    monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
+    monkeypatch.delenv("HOME", raising=False)
+    done = gostarter("preset", "init", "--data", "module_prefix=github.com/acme")
+    assert_clean_error(done, 2, "HOME is unset", "name the FILE, or set XDG_CONFIG_HOME")
+    assert list((other / ".config").iterdir()) == []
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    done = gostarter("preset", "init", "--data", "module_prefix=github.com/acme", env={"HOME": str(mine)})
+    assert done.returncode == 0, done.stderr
+    assert (mine / ".config" / "gostarter" / "preset.toml").is_file()

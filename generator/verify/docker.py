@@ -12,7 +12,7 @@ import subprocess
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -163,10 +163,16 @@ def _deadline(proc: subprocess.Popen[str], seconds: float | None) -> threading.T
 
 
 def _stream(
-    argv: list[str], cwd: Path, env: dict[str, str], progress: Progress, timeout: float | None = None
+    argv: list[str],
+    cwd: Path,
+    env: dict[str, str],
+    progress: Progress,
+    timeout: float | None = None,
+    started_client: Callable[[subprocess.Popen[str]], None] | None = None,
 ) -> tuple[int, deque[str]]:
     """Run a build, showing its steps; returns the exit code and the last 400 log lines.
-    Past `timeout` seconds the client is stopped and the failure names the deadline."""
+    Past `timeout` seconds the client is stopped and the failure names the deadline;
+    `started_client` is told the client's process (so that a build run aside can be stopped)."""
     log: deque[str] = deque(maxlen=400)
     started = time.monotonic()
     proc = children.popen(  # a group of its own, ended on every way out
@@ -180,6 +186,8 @@ def _stream(
         errors="replace",
     )
     watchdog = _deadline(proc, timeout)
+    if started_client is not None:
+        started_client(proc)
     try:
         assert proc.stdout is not None
         for raw in proc.stdout:
@@ -212,17 +220,24 @@ def build_image(
     labels: dict[str, str] | None = None,
     timeout: float | None = None,
     platform: str | None = None,
+    started_client: Callable[[subprocess.Popen[str]], None] | None = None,
 ) -> Build:
     """Build `image` with the project's own Dockerfile, as `make docker-build` does; `labels`
     name the run on the image, `timeout` is the build's deadline in seconds, `platform` the
-    one to build for (`make docker-build PLATFORM=...`; the engine's own when None)."""
+    one to build for (`make docker-build PLATFORM=...`; the engine's own when None);
+    `started_client` is told the build client's process."""
     labelled = [arg for key, value in (labels or {}).items() for arg in ("--label", f"{key}={value}")]
     targeted = ("--platform", platform) if platform else ()
     args = ("--progress=plain", *targeted, "--build-arg", f"VERSION={target.version}", "-t", image, ".")
     progress.phase("build", f"{image} with {' '.join(build.argv)}")
     started = time.monotonic()
     code, log = _stream(
-        [*build.argv, *labelled, *args], target.project, {**os.environ, **dict(build.env)}, progress, timeout
+        [*build.argv, *labelled, *args],
+        target.project,
+        {**os.environ, **dict(build.env)},
+        progress,
+        timeout,
+        started_client,
     )
     seconds = time.monotonic() - started
     if code != 0:

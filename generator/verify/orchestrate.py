@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import subprocess
 import tempfile
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, wait
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from generator import children
 from generator.console import Progress
 from generator.errors import EnvironmentProblem, UsageError
 from generator.verify import MODES, engine, reaper
@@ -15,7 +19,8 @@ from generator.verify import docker as docker_mode
 from generator.verify import limits as verify_limits
 from generator.verify import native as native_mode
 from generator.verify import platforms as arches
-from generator.verify.checks import CheckFailed, judge
+from generator.verify.background import in_background
+from generator.verify.checks import Build, CheckFailed, judge
 from generator.verify.preflight import Preflight
 from generator.verify.result import PlatformResult, Result
 from generator.verify.target import Target
@@ -104,7 +109,14 @@ def _each_platform(
 
 @dataclass
 class _DockerPlatforms:
-    """One docker-mode run over its platforms: each is built and probed under a tag of its own."""
+    """One docker-mode run over its platforms: each is built and probed under a tag of its own.
+
+    The first platform is built in view (its steps on the progress line); the others are built
+    beside it at once, quietly, since a build waits on the engine and a second core more than on
+    its own CPU: each platform's checks then start as soon as the previous one's end. BuildKit
+    shares what the builds have in common (the builder stage runs on the engine's own platform:
+    the module download is done once).
+    """
 
     client: docker.DockerClient
     build: docker_mode.BuildCommand
@@ -115,26 +127,52 @@ class _DockerPlatforms:
     primary: str  # the one whose image may become APP:dev and whose figures head the report
     run: reaper.Run = field(default_factory=reaper.Run.new)
     owns: dict[str, str] = field(default_factory=dict)  # platform -> the run's own tag
+    aside: dict[str, Future[Build]] = field(default_factory=dict)  # builds running beside
+    clients: list[subprocess.Popen[str]] = field(default_factory=list)  # their build clients
 
-    def check(self, platform: str, item: PlatformResult) -> None:
+    def own(self, platform: str) -> str:
         own = f"{self.target.app}{reaper.OWN_TAG}{self.run.id}"
-        own = own if platform == self.primary else f"{own}-{platform.replace('/', '-')}"
-        self.owns[platform] = item.image = own
+        return own if platform == self.primary else f"{own}-{platform.replace('/', '-')}"
+
+    def built(self, platform: str, progress: Progress) -> Build:
+        """Whether the engine can run `platform` (looked up), then its image built."""
+        self.owns[platform] = own = self.own(platform)
         with engine.step(f"checking that the engine can run {platform}"):
             problem = arches.emulation_problem(platform, self.native, self.client)
         if problem:
             raise CheckFailed(problem)
-        foreign = None if platform == self.native else platform
         with engine.step("building the image", self.client):
-            build_done = docker_mode.build_image(
+            return docker_mode.build_image(
                 self.target,
                 own,
                 self.build,
-                self.progress,
+                progress,
                 labels=self.run.labels(reaper.IMAGE_LABEL),
                 timeout=self.options.build_timeout,
-                platform=foreign,
+                platform=None if platform == self.native else platform,
+                started_client=self.clients.append,
             )
+
+    def build_aside(self, platforms: Sequence[str]) -> None:
+        """Start building `platforms` beside the first one's build, without progress."""
+        for platform in platforms:
+            self.owns[platform] = self.own(platform)  # removed on the way out, whatever happens
+            self.aside[platform] = in_background(partial(self.built, platform, Progress(quiet=True)), "build")
+
+    def stop_aside(self) -> None:
+        """Stop the builds still running beside (after Ctrl-C, say) and wait until they end."""
+        for proc in self.clients:
+            children.end(proc)
+        wait(list(self.aside.values()), timeout=30)
+
+    def check(self, platform: str, item: PlatformResult) -> None:
+        own = item.image = self.own(platform)
+        ahead = self.aside.get(platform)
+        if ahead is None:
+            build_done = self.built(platform, self.progress)
+        else:
+            self.progress.phase("build", f"{own} (built beside the first platform's)")
+            build_done = ahead.result()
         item.built(build_done, "image")
         with engine.step("inspecting the image"):
             facts = docker_mode.inspect_image(self.client, own)
@@ -148,7 +186,7 @@ class _DockerPlatforms:
                 self.progress,
                 run=self.run,
                 limits=self.options.limits,
-                platform=foreign,
+                platform=None if platform == self.native else platform,
                 factor=item.deadline_factor,
             )
         item.ran(ran)
@@ -181,6 +219,7 @@ def _in_docker(
     primary = native if native in wanted else wanted[0]
     runs = _DockerPlatforms(client, build, target, progress, options, native, primary)
     try:
+        runs.build_aside(wanted[1:])
         _each_platform(wanted, native, progress, result, runs.check)
         result.assemble(primary)
         if result.passed and not options.remove_image and native in wanted:
@@ -188,6 +227,7 @@ def _in_docker(
                 docker_mode.tag_image(client, runs.owns[native], image)
             result.image = result.platforms[native].image = image
     finally:
+        runs.stop_aside()
         for own in runs.owns.values():  # also after a build cut short while it tagged
             docker_mode.remove_image(client, own)
 

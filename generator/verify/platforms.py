@@ -42,9 +42,10 @@ QEMU_ARCH = {
 _MACHINE = {"x86_64": "amd64", "aarch64": "arm64", "arm64": "arm64", "i686": "386", "armv7l": "arm"}
 _PLATFORM = re.compile(r"linux/(amd64|arm64|arm/v[5-7]|386|ppc64le|s390x|riscv64)")
 # How many times the native deadlines an emulated platform's first answer and health get. Measured
-# here (bench: python -m bench --platforms): the arm64 service's start to its first answer and its
-# HEALTHCHECK (a Go process started under QEMU each probe) take 2-4x the native time; 5x leaves room
-# for a loaded machine without letting a service that never answers wait more than 150 s.
+# on a 2-core amd64 machine (README, "Every platform"): the arm64 service answered 1.8-2.3x later
+# than the native one and turned healthy 1.7-2.2x later (each HEALTHCHECK probe starts a Go process
+# under QEMU); 5x leaves room for a loaded machine and bigger services, and a service that never
+# answers still fails within 150 s.
 EMULATION_FACTOR = 5.0
 BINFMT = Path("/proc/sys/fs/binfmt_misc")
 
