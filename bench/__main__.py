@@ -53,7 +53,18 @@ def main() -> int:
         help="measure a second, emulated platform instead (arm64 verification over the native one, "
         "two-platform new over one-platform new); --runtime-image must have both platforms",
     )
+    parser.add_argument(
+        "--rehearse",
+        action="store_true",
+        help="measure gostarter rehearse over --fleet services against one update --dry-run plus one "
+        "verify (native), and check over --check-sizes services (no container engine)",
+    )
+    parser.add_argument(
+        "--check-sizes", default="20,100,200", metavar="N,N,...", help="fleet sizes of the --rehearse check"
+    )
     args = parser.parse_args()
+    if args.rehearse:
+        return _rehearse(args)
     if args.platforms:
         return _platforms(args)
     if args.web:
@@ -85,6 +96,30 @@ def main() -> int:
     print(table(results))
     print(f"\nFigures written to {args.toml}", file=sys.stderr)
     return 1 if args.check and not all(results.figures.targets_met().values()) else 0
+
+
+def _rehearse(args: argparse.Namespace) -> int:
+    from bench.rehearse import rehearse_table, run_rehearse
+
+    try:
+        sizes = [int(size) for size in args.check_sizes.split(",")]
+    except ValueError:
+        sizes = []
+    if not sizes or min(sizes) < 1 or args.fleet < 1:
+        print(
+            "bench: error: --check-sizes takes sizes such as 20,100,200; --fleet at least 1", file=sys.stderr
+        )
+        return 2
+    try:
+        with tempfile.TemporaryDirectory(prefix="gostarter-bench-") as work:
+            figures = run_rehearse(Path(work), services=args.fleet, check_sizes=sizes)
+    except GostarterError as err:
+        print(f"bench: error: {err.message}", file=sys.stderr)
+        return 1
+    Path(args.toml).write_text(tomli_w.dumps(figures.as_dict()), encoding="utf-8")
+    print(rehearse_table(figures))
+    print(f"\nFigures written to {args.toml}", file=sys.stderr)
+    return 1 if args.check and not all(figures.targets_met().values()) else 0
 
 
 def _web(args: argparse.Namespace) -> int:

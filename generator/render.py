@@ -97,8 +97,24 @@ def _template_faults() -> Iterator[None]:
                 f"{bounds.shown(bounds.DEFAULT_MAX_RENDER_BYTES)}) sets the bounds",
             ) from None
         if place is None:
-            raise
+            at = _copier_file(err)
+            if not at:
+                raise
         raise RenderError(f"the template is broken: {at}{_first_line(err)}", hint=_FORK_HINT) from None
+
+
+def _copier_file(err: BaseException) -> str:
+    """The template file Copier was rendering when `err` was raised outside template code (a file
+    that is not UTF-8: Jinja's loader raises UnicodeDecodeError), from its `_render_file` frame's
+    `src_relpath`, as "template/NAME: "; "" when Copier was rendering no file. Copier's internals:
+    tests/test_template_faults.py fails naming Copier if this name changes."""
+    tb = err.__traceback__
+    found = ""
+    while tb is not None:
+        if tb.tb_frame.f_code.co_name == "_render_file" and "src_relpath" in tb.tb_frame.f_locals:
+            found = f"{tb.tb_frame.f_locals['src_relpath']}: "
+        tb = tb.tb_next
+    return found
 
 
 @contextmanager

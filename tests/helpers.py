@@ -552,3 +552,32 @@ def release(repo: Path, name: str, content: str, tag: str = "1.1.0") -> None:
     """A release that adds `template/NAME` with `content` on its second line."""
     (repo / "template" / name).write_text(f"line one\n{content}\n")
     commit_all(repo, tag, tag=tag)
+
+
+# axe-core and Lighthouse from npm (.ci/run installs them outside the clone).
+WEB_AUDIT = Path(os.environ.get("GOSTARTER_WEB_AUDIT", Path.home() / ".cache/gostarter-ci/web-audit"))
+
+
+def needs_file(path: Path, what: str) -> None:
+    """Skip without `path` on a developer machine; fail under CI=true, where .ci/run provides it."""
+    import pytest
+
+    if not path.is_file():
+        message = f"needs {what} at {path} (.ci/run installs it)"
+        if IN_CI:
+            pytest.fail(f"{message}; CI=true")
+        pytest.skip(message)
+
+
+def axe_violations(page: Any) -> list[str]:
+    """axe-core's violations on a Playwright page as it is now, one line each (rule, impact, targets).
+    The script is evaluated through the DevTools protocol: the page's CSP refuses inline scripts."""
+    axe = WEB_AUDIT / "node_modules/axe-core/axe.min.js"
+    needs_file(axe, "axe-core")
+    if not page.evaluate("typeof window.axe !== 'undefined'"):
+        page.evaluate(axe.read_text())
+    result = page.evaluate(
+        "async () => (await axe.run(document, {rules: {'target-size': {enabled: true}}})).violations"
+        ".map(v => `${v.id} (${v.impact}): ${v.nodes.map(n => n.target.join(' ')).join(', ')}`)"
+    )
+    return list(result)

@@ -117,3 +117,31 @@ def test_a_figure_past_its_limit_is_the_target_missed() -> None:
     assert all(Figures(**(fields | met)).targets_met().values())
     missed = Figures(**(fields | met | {"help_over_python_ratio": 5.01}))
     assert missed.targets_met() == {key: key != "help_over_python_ratio" for key in TARGETS}
+
+
+def test_the_rehearse_benchmark_runs_and_writes_real_figures(tmp_path: Path) -> None:
+    """`python -m bench --rehearse` on a tiny fleet: real, passed timings, both targets judged."""
+    out = tmp_path / "rehearse.toml"
+    done = run(
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "--rehearse",
+            "--fleet",
+            "2",
+            "--check-sizes",
+            "1,2",
+            "--toml",
+            str(out),
+        ],
+        ROOT,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    figures = tomllib.loads(out.read_text())
+    assert (
+        figures["rehearsal_seconds"] > 0 and figures["dry_run_seconds"] > 0 and figures["verify_seconds"] > 0
+    )
+    assert figures["check_sizes"] == [1, 2] and all(kib > 0 for kib in figures["check_peak_kib"])
+    assert figures["rehearsal_ratio"] > 0 and len(figures["targets"]) == 2
+    assert "rehearsal of 2 services (native)" in done.stdout

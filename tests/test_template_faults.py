@@ -216,3 +216,17 @@ def test_a_forbidden_path_names_the_template_not_an_answer(tmp_path: Path) -> No
     assert_clean_error(done, 1, "the template renders a path outside the template or the project", '"leak"')
     assert "invalid" not in done.stderr
     assert not (tmp_path / "p").exists()
+
+
+def test_a_file_that_is_not_utf8_is_the_templates_fault(mini_tracked: tuple[Path, Path]) -> None:
+    """A .jinja file that is not UTF-8 (Jinja's loader raises UnicodeDecodeError, a ValueError):
+    it was reported as an invalid app_name; it is the template's file, named. (This also holds
+    render._copier_file to Copier's `_render_file(src_relpath, ...)`: if Copier renames them, this
+    test fails.)"""
+    template, project = mini_tracked
+    (template / "template" / "latin1.txt.jinja").write_bytes(b"caf\xe9 {{ app_name }}\n")
+    commit_all(template, "1.1.0", tag="1.1.0")
+    done = gostarter("update", str(project), "--defaults", "--verify", "none", "-q")
+    assert_clean_error(done, 1, "the template is broken: template/latin1.txt.jinja: UnicodeDecodeError")
+    assert "invalid app_name" not in done.stderr
+    assert git(project, "status", "--porcelain") == ""

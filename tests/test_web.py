@@ -333,7 +333,8 @@ def test_the_page_and_metadata_carry_the_security_and_cache_headers(web: Any) ->
 
 def test_a_share_link_fills_the_form_and_turns_problems_into_messages(web: Any) -> None:
     """Unknown parameters become a warning, a refused answer the validator's message beside its
-    field (download disabled): never an error page."""
+    field and in the refusal notice: never an error page. Download stays a working submit button
+    (with JavaScript off the corrected form must go); the script disables it while refused."""
     page = web.get("/", params={"app_name": "payments", "go_version": "1.26", "colour": "red"})
     assert page.status_code == 200
     assert re.search(r'id="q-app_name" name="app_name"\s+type="text"\s+value="payments"', page.text)
@@ -343,7 +344,8 @@ def test_a_share_link_fills_the_form_and_turns_problems_into_messages(web: Any) 
     assert "&#39;colour&#39;, which this template does not ask" in page.text
     refused = web.get("/", params={"app_name": "Bad"}).text
     assert re.search(r'data-error-for="app_name" aria-live="polite">must be lowercase', refused)
-    assert re.search(r'data-action="download" formaction="/starter.zip" disabled', refused)
+    assert "data-refused" in refused
+    assert re.search(r'data-action="download" formaction="/starter.zip">', refused)
 
 
 def test_preview_lists_every_file_with_its_content(web: Any) -> None:
@@ -360,8 +362,18 @@ def test_openapi_describes_each_question_as_a_parameter(web: Any) -> None:
     document = web.get("/openapi.json").json()
     parameters = {p["name"]: p for p in document["paths"]["/starter.zip"]["get"]["parameters"]}
     assert list(parameters) == list(QUESTIONS)
-    assert parameters["port"]["schema"] == {"type": "integer", "default": 8080}
-    assert parameters["with_k8s"]["schema"] == {"type": "boolean", "default": False}
+    assert parameters["port"]["schema"] == {
+        "type": "integer",
+        "default": 8080,
+        "title": "Port",
+        "x-section": "Service",
+    }
+    assert parameters["with_k8s"]["schema"] == {
+        "type": "boolean",
+        "default": False,
+        "title": "Kubernetes manifests",
+        "x-section": "Deployment",
+    }
     assert parameters["runtime_base"]["schema"]["enum"] == list(QUESTIONS["runtime_base"]["choices"].values())
 
 
@@ -450,3 +462,144 @@ def test_serve_reports_a_broken_template_in_one_line(tmp_path: Path) -> None:
     assert process.returncode == 2, err
     assert "Traceback" not in err and "invalid app_name" in err and len(err.strip().splitlines()) <= 2
     assert not list((tmp_path / "temp").iterdir())
+
+
+# ---------------------------------------------------------------- labels, sections and the page's states
+
+
+def _field_html(page: str, name: str) -> str:
+    """The markup of one field's block (its control, help and message)."""
+    start = page.index(f'data-field="{name}"')
+    end = page.find('<div class="field', start)
+    return page[start : end if end >= 0 else page.index("</form>")]
+
+
+def _section_of(page: str, name: str) -> str:
+    """The data-section of the fieldset a field sits in."""
+    before = page[: page.index(f'data-field="{name}"')]
+    found = re.findall(r'<fieldset class="section" data-section="([^"]*)">', before)
+    assert found, name
+    return found[-1]
+
+
+def test_every_question_of_this_template_has_a_label_and_a_section() -> None:
+    """A question added to copier.yml without them would land in "Other" under its key."""
+    missing = [
+        name for name, details in QUESTIONS.items() if not (details.get("label") and details.get("section"))
+    ]
+    assert missing == [], f"give these questions a label and a section in copier.yml: {missing}"
+
+
+def test_labels_and_sections_come_from_copier_yml(web: Any) -> None:
+    """Each field is labelled with copier.yml's `label` inside the fieldset of its `section`; /metadata
+    and /openapi.json carry both."""
+    page = web.get("/", headers={"accept": "text/html"}).text
+    for name, details in QUESTIONS.items():
+        assert f'<label for="q-{name}">{details["label"]}</label>' in page, name
+        assert _section_of(page, name) == details["section"], name
+        assert f'<p class="help" id="help-{name}">' in _field_html(page, name)
+    sections = re.findall(r'data-section="([^"]*)"', page)
+    assert sections == list(dict.fromkeys(details["section"] for details in QUESTIONS.values()))
+    metadata = {q["name"]: q for q in web.get("/metadata").json()["questions"]}
+    schema = web.get("/openapi.json").json()["paths"]["/starter.zip"]["get"]["parameters"]
+    for name, details in QUESTIONS.items():
+        assert (metadata[name]["label"], metadata[name]["section"]) == (details["label"], details["section"])
+        parameter = next(p for p in schema if p["name"] == name)["schema"]
+        assert (parameter["title"], parameter["x-section"]) == (details["label"], details["section"])
+
+
+def test_copier_itself_accepts_the_label_and_section_keys(tmp_path: Path) -> None:
+    """Contract with Copier: a question's `label` and `section` (the page's own keys) change nothing
+    for plain Copier: no error, no warning, and the answer renders. Fails naming Copier if a release
+    starts to refuse keys it does not know."""
+    import warnings
+
+    import copier
+
+    template = tmp_path / "template"
+    template.mkdir()
+    (template / "copier.yml").write_text(
+        "name:\n  type: str\n  label: Name\n  section: Service\n  help: The name\n  default: svc\n"
+    )
+    (template / "out.txt.jinja").write_text("{{ name }}\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        copier.run_copy(str(template), tmp_path / "out", data={"name": "payments"}, quiet=True, defaults=True)
+    assert (tmp_path / "out" / "out.txt").read_text() == "payments\n", (
+        "Copier no longer ignores label/section"
+    )
+
+
+def test_a_forks_question_with_a_label_and_section_lands_in_that_section(tmp_path: Path) -> None:
+    """A fork adds two questions and changes no code: one with label and section is shown under that
+    label in that section (metadata agrees); one with neither is its key humanised, in "Other"."""
+    fork = copy_template(tmp_path / "fork")
+    config = fork / "copier.yml"
+    config.write_text(
+        config.read_text()
+        + "\nregistry:\n  type: str\n  label: Image registry\n  section: Build\n"
+        + "  help: Where CI pushes the image\n  default: registry.example.com\n"
+        + "\ncost_centre:\n  type: str\n  help: Billing code\n  default: cc-1\n"
+    )
+    with initializr(tmp_path / "temp", template=fork) as client:
+        page = client.get("/", headers={"accept": "text/html"}).text
+        metadata = {q["name"]: q for q in client.get("/metadata").json()["questions"]}
+    assert '<label for="q-registry">Image registry</label>' in page
+    assert _section_of(page, "registry") == "Build" and _section_of(page, "runtime_image") == "Build"
+    assert '<label for="q-cost_centre">Cost centre</label>' in page
+    assert _section_of(page, "cost_centre") == "Other"
+    assert (metadata["registry"]["label"], metadata["registry"]["section"]) == ("Image registry", "Build")
+    assert (metadata["cost_centre"]["label"], metadata["cost_centre"]["section"]) == ("Cost centre", "Other")
+
+
+def test_a_refused_form_without_javascript_answers_the_page_with_each_message_beside_its_field(
+    web: Any,
+) -> None:
+    """A browser's form POST (Accept: text/html) with refused answers: status 400, the page, the
+    validator's message in the refused field's block, every answer kept; curl still gets JSON."""
+    answers = {"app_name": "Pay_ments", "port": "9090", "with_k8s": "true", "maintainer": "Team"}
+    html = {"accept": "text/html,application/xhtml+xml"}
+    refused = web.post("/starter.zip", data=answers, headers=html)
+    assert refused.status_code == 400 and refused.headers["content-type"].startswith("text/html")
+    page = refused.text
+    assert "must be lowercase letters" in _field_html(page, "app_name")
+    assert 'value="Pay_ments"' in _field_html(page, "app_name")
+    assert 'aria-invalid="true"' in _field_html(page, "app_name")
+    assert 'value="9090"' in _field_html(page, "port")
+    assert re.search(r'name="with_k8s" value="true"\s+aria-describedby="[^"]*"\s+checked', page)
+    assert "data-refused" in page and "data-from-link" not in page
+    assert _is_json_error(web.post("/starter.zip", data=answers), 400)
+    accepted = web.post("/starter.zip", data={**answers, "app_name": "payments"}, headers=html)
+    assert accepted.status_code == 200 and accepted.headers["content-type"] == "application/zip"
+    assert _answers_in_zip(accepted.content, "payments")["port"] == 9090
+
+
+def test_a_link_with_a_refused_or_surprising_answer_is_the_page(web: Any) -> None:
+    """`/?with_backstage=true` (whose owner then refuses its empty default) and a planted image are the
+    page, never JSON: the banner lists every answer the link set, with its value."""
+    html = {"accept": "text/html"}
+    backstage = web.get("/", params={"with_backstage": "true"}, headers=html)
+    assert backstage.status_code == 200 and backstage.headers["content-type"].startswith("text/html")
+    assert "must name the owning team" in _field_html(backstage.text, "owner")
+    assert re.search(
+        r'name="with_backstage" value="true"\s+aria-describedby="[^"]*"\s+checked', backstage.text
+    )
+    planted = web.get(
+        "/", params={"builder_image": "evil.example.com/golang:1.27", "port": "9090"}, headers=html
+    )
+    banner = planted.text[planted.text.index("data-from-link") : planted.text.index("</section>")]
+    assert 'data-from-link-answer="builder_image"' in banner and "evil.example.com/golang:1.27" in banner
+    assert 'data-from-link-answer="port"' in banner and "9090" in banner
+    assert 'data-field="builder_image" data-edited' in planted.text
+    assert "data-from-link" not in web.get("/", headers=html).text
+
+
+def test_the_page_names_the_template_has_an_icon_and_keeps_operator_notes_below_the_form(web: Any) -> None:
+    page = web.get("/", headers={"accept": "text/html"}).text
+    assert re.search(r"<title>\S+ \S+ · gostarter initializr</title>", page)
+    assert '<link rel="icon" href="/favicon.ico" type="image/svg+xml">' in page
+    icon = web.get("/favicon.ico")
+    assert icon.status_code == 200 and icon.headers["content-type"] == "image/svg+xml"
+    assert icon.content.startswith(b"<svg ")
+    assert page.index('data-note="no-verify"') > page.index("</form>")
+    assert page.index("data-action-bar") < page.index("</form>")

@@ -17,11 +17,14 @@ from playwright.sync_api import expect
 
 from tests.helpers import ROOT, go_env, gostarter, run
 
-QUESTIONS = [
-    name
+ASKED = {
+    name: details
     for name, details in yaml.safe_load((ROOT / "copier.yml").read_text()).items()
     if not name.startswith("_") and details.get("when") is not False
-]
+}
+# The page's order: copier.yml's, grouped by section (sections in the order of their first question).
+SECTIONS = list(dict.fromkeys(details["section"] for details in ASKED.values()))
+QUESTIONS = [name for section in SECTIONS for name, details in ASKED.items() if details["section"] == section]
 TIMEOUT = 30_000  # milliseconds: a validation is one Copier run on the server
 
 
@@ -55,7 +58,7 @@ def values(page: Any) -> dict[str, Any]:
 def test_every_question_has_a_labelled_field(page: Any) -> None:
     for name in QUESTIONS:
         assert control(page, name).count() == 1, name
-        assert page.get_by_label(name, exact=True).count() == 1, name
+        assert page.get_by_label(ASKED[name]["label"], exact=True).get_attribute("name") == name
     assert page.locator('[name="verify"], [name="module_prefix"]').count() == 0
 
 
@@ -178,8 +181,8 @@ def test_the_page_works_from_the_keyboard_alone(page: Any) -> None:
 
 
 def test_the_page_follows_the_systems_dark_preference(page: Any, tmp_path: Path) -> None:
-    """Light and dark from prefers-color-scheme; the screenshot is README's (GOSTARTER_SCREENSHOT=1
-    writes docs/initializr.png)."""
+    """Light and dark from prefers-color-scheme, with Explore open (README's screenshots are
+    tests/test_web_page.py's)."""
     background = "getComputedStyle(document.body).backgroundColor"
     page.emulate_media(color_scheme="light")
     light = page.evaluate(background)
@@ -192,9 +195,6 @@ def test_the_page_follows_the_systems_dark_preference(page: Any, tmp_path: Path)
     page.locator('[data-action="explore"]').click()
     page.locator('[data-file="main.go"]').click()
     page.locator("[data-viewer]").filter(has_text="payments").wait_for()
-    shot = (
-        ROOT / "docs" / "initializr.png" if os.environ.get("GOSTARTER_SCREENSHOT") else tmp_path / "page.png"
-    )
-    shot.parent.mkdir(exist_ok=True)
+    shot = tmp_path / "page.png"
     page.screenshot(path=str(shot), full_page=True)
     assert shot.stat().st_size > 10_000

@@ -132,6 +132,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/api/verify", views.verify, methods=["POST"]),  # a verification's events, streamed
         Route("/metadata", views.metadata, methods=["GET"]),  # the questions as JSON
         Route("/openapi.json", views.openapi, methods=["GET"]),  # this API, generated from copier.yml
+        Route("/favicon.ico", views.favicon, methods=["GET"]),  # the page's icon, an SVG
         Route("/healthz", views.healthz, methods=["GET"]),  # liveness: the process answers
         Route("/readyz", views.readyz, methods=["GET"]),  # readiness: 503 from SIGTERM on
         Mount("/static", StaticFiles(packages=[("generator.web", "static")]), name="static"),

@@ -15,6 +15,15 @@ NOT_UPDATABLE = (
     "`gostarter update` cannot update them (start it with --template-url URL)"
 )
 
+NOT_UPDATABLE_PAGE = (
+    "This server knows no git URL for its template: downloaded projects record none, so "
+    "gostarter update and Renovate cannot update them."
+)
+NO_VERIFY_PAGE = (
+    "Verification before download is off on this server: run gostarter verify (or make verify) "
+    "in the project you download."
+)
+
 
 def metadata(fields: list[Field], prepared: Prepared) -> dict[str, Any]:
     return {
@@ -77,7 +86,8 @@ def help_text(fields: list[Field], prepared: Prepared, base: str, agent: str) ->
 
 
 def _parameter(field: Field) -> dict[str, Any]:
-    schema: dict[str, Any] = {"type": field.schema_type}
+    """A question as a parameter: its label is the schema's title, its section `x-section`."""
+    schema: dict[str, Any] = {"type": field.schema_type, "title": field.label, "x-section": field.section}
     if field.default is not None:
         schema["default"] = field.default
     if field.choices:

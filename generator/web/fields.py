@@ -4,6 +4,11 @@ A question becomes a field unless copier.yml hides it for good (`when: false`:
 `verify`, `module_prefix`); those, and Copier's own `_` keys, are never taken
 from a request. Defaults, choices and validation stay Copier's: the page asks
 the API, which asks Copier, whenever an answer changes.
+
+Two keys of a question are the page's own: `label` (a short name for the field;
+else the key, humanised) and `section` (the group the field is shown in; else
+OTHER). Copier ignores keys it does not know in a question (tests/test_web.py
+holds it to that), so a fork's new question gets both with no code change.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from typing import Any
 
 from generator.errors import InvalidAnswerError
 
+OTHER = "Other"  # the section of a question that names none
 _KINDS = {"bool": "checkbox", "int": "number", "float": "number"}
 _SCHEMA_TYPES = {"bool": "boolean", "int": "integer", "float": "number"}
 
@@ -35,6 +41,8 @@ class Field:
     choices: tuple[Choice, ...]
     required: bool
     secret: bool
+    label: str = ""  # copier.yml's `label`, else the key humanised
+    section: str = OTHER  # copier.yml's `section`
 
     @property
     def kind(self) -> str:
@@ -47,11 +55,39 @@ class Field:
         return _SCHEMA_TYPES.get(self.type, "string")
 
     def metadata(self) -> dict[str, Any]:
-        entry: dict[str, Any] = {"name": self.name, "type": self.type, "help": self.help}
+        entry: dict[str, Any] = {"name": self.name, "label": self.label, "section": self.section}
+        entry |= {"type": self.type, "help": self.help}
         entry |= {"default": self.default, "required": self.required}
         if self.choices:
             entry["choices"] = [{"label": choice.label, "value": choice.value} for choice in self.choices]
         return entry
+
+
+@dataclass(frozen=True)
+class Section:
+    """Fields shown together, under the section's name."""
+
+    name: str
+    fields: tuple[Field, ...]
+
+
+def sections(fields: list[Field]) -> list[Section]:
+    """The fields grouped by section, sections in the order of their first question."""
+    groups: dict[str, list[Field]] = {}
+    for field in fields:
+        groups.setdefault(field.section, []).append(field)
+    return [Section(name, tuple(members)) for name, members in groups.items()]
+
+
+def humanised(key: str) -> str:
+    """A question's key as a label: `with_k8s` -> "With k8s"."""
+    words = key.replace("_", " ").replace("-", " ").split()
+    text = " ".join(words)
+    return text[:1].upper() + text[1:] if text else key
+
+
+def _text(value: Any) -> str:
+    return " ".join(str(value).split()) if isinstance(value, (str, int, float)) else ""
 
 
 def _choices(raw: Any) -> tuple[Choice, ...]:
@@ -93,6 +129,8 @@ def from_questions(questions: Mapping[str, Mapping[str, Any]], answers: Mapping[
                 choices=_choices(details.get("choices")),
                 required="default" not in details,
                 secret=bool(details.get("secret")),
+                label=_text(details.get("label")) or humanised(name),
+                section=_text(details.get("section")) or OTHER,
             )
         )
     return fields

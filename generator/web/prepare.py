@@ -29,6 +29,8 @@ class Prepared:
     # The template's git URL that downloads record; None when the server knows none
     # (then downloads cannot be updated, and the page says so).
     source: str | None
+    # What the page calls the template: its source's last path element (gostarter for the shipped one).
+    name: str = "gostarter"
 
 
 def prepare(template: Template, work: Path, template_url: str | None = None) -> Prepared:
@@ -59,4 +61,12 @@ def prepare(template: Template, work: Path, template_url: str | None = None) -> 
     )
     if source is None and is_url(template.src):
         source = template.src  # a git URL is its own canonical source
-    return Prepared(tree=tree, version=version, source=source)
+    return Prepared(tree=tree, version=version, source=source, name=_name(template, source))
+
+
+def _name(template: Template, source: str | None) -> str:
+    """The last element of the template's source (a URL or a directory), without `.git`."""
+    if template.checkout:
+        return "gostarter"
+    where = (source or template.src).rstrip("/").removesuffix(".git")
+    return where.replace("\\", "/").rsplit("/", 1)[-1].rsplit(":", 1)[-1] or "gostarter"

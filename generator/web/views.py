@@ -14,6 +14,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Hashable, Mapping
 from http import HTTPStatus
+from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from starlette.datastructures import UploadFile
@@ -23,7 +24,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response, Strea
 
 from generator.errors import GostarterError, InvalidAnswerError, UsageError
 from generator.web import archive, describe, jobs, renders, verifying
-from generator.web.fields import blame
+from generator.web.fields import Field, blame, sections
 from generator.web.guard import error_body
 
 if TYPE_CHECKING:
@@ -146,35 +147,74 @@ async def home(request: Request) -> Response:
     return await _page(request, vary)
 
 
-async def _page(request: Request, headers: Mapping[str, str]) -> Response:
-    """The form, filled from the query (a share link): refused or unknown parameters become
-    messages on the page, never an error page."""
+def _wants_page(request: Request) -> bool:
+    """A browser navigating (a form sent with JavaScript off, a reload) asks for HTML: a refusal is
+    then the page with its messages, never a JSON body."""
+    return "text/html" in request.headers.get("accept", "")
+
+
+def _shown(field: Field, raw: str) -> Any:
+    """A raw answer as its field shows it (a checkbox needs a boolean)."""
+    if field.kind == "checkbox":
+        return raw.strip().lower() in {"true", "yes", "on", "y", "1"}
+    return raw
+
+
+async def _page(
+    request: Request, headers: Mapping[str, str], *, status: int = 200, from_link: bool = True
+) -> Response:
+    """The form, filled from the query (a share link) or from a form the server refused (sent with
+    JavaScript off): refused or unknown parameters become messages on the page, never an error page.
+    `from_link`: the answers came from a link, so a banner lists them before anything is downloaded."""
     state = _state(request)
     given, unknown = await answers_of(request, strict=False)
+    by_name = {field.name: field for field in state.fields}
     values = {field.name: field.default for field in state.fields}
     errors: dict[str, str] = {}
     hidden: list[str] = []
-    if given:
-        verdict = await _run(request, jobs.validate, given)
-        values |= {key: value for key, value in verdict["answers"].items() if key in values}
-        values |= {key: given[key] for key in verdict["errors"]}
-        errors, hidden = verdict["errors"], verdict["hidden"]
     warnings = [
         f"The link names {key!r}, which this template does not ask; it was left out." for key in unknown
     ]
+    if given:
+        try:
+            verdict = await _run(request, jobs.validate, given)
+        except InvalidAnswerError as err:  # a question not given refuses its default (owner)
+            field, message = blame(err)
+            verdict = {"answers": {}, "errors": {}, "hidden": []}
+            values |= {key: _shown(by_name[key], raw) for key, raw in given.items()}
+            if field in values:
+                errors[field] = message
+            else:
+                warnings.append(err.message)
+        values |= {key: value for key, value in verdict["answers"].items() if key in values}
+        values |= {key: given[key] for key in verdict["errors"] if key in given}
+        errors |= verdict["errors"]
+        hidden = verdict["hidden"]
+    notes = []
+    if not state.prepared.source:
+        notes.append(("not-updatable", describe.NOT_UPDATABLE_PAGE))
+    if state.settings.verify == "none":
+        notes.append(("no-verify", describe.NO_VERIFY_PAGE))
+    linked = [
+        (by_name[key], "(hidden)" if by_name[key].secret else given[key])
+        for key in by_name
+        if from_link and key in given
+    ]
     context = {
-        "fields": state.fields,
+        "sections": sections(state.fields),
         "values": values,
         "errors": errors,
         "hidden": hidden,
         "edited": sorted(given),
+        "linked": linked,
         "warnings": warnings,
+        "notes": notes,
         "prepared": state.prepared,
         "verify": state.settings.verify != "none",
         "base": str(request.base_url).rstrip("/"),
     }
     page: Response = request.app.state.templates.TemplateResponse(
-        request, "index.html", context, headers=dict(headers)
+        request, "index.html", context, status_code=status, headers=dict(headers)
     )
     return page
 
@@ -182,14 +222,20 @@ async def _page(request: Request, headers: Mapping[str, str]) -> Response:
 async def starter(request: Request) -> Response:
     """The project as an archive named after app_name; validated again, whatever the page said."""
     kind = request.url.path.rsplit(".", 1)[-1]
-    given, _ = await answers_of(request)
     state = _state(request)
-    key = (kind, tuple(sorted(given.items())))
-    cached = state.cache.get(key)
-    if cached is None:
-        app, data = await _run(request, jobs.build, given, kind)
-        cached = (app, data, _etag(data))
-        state.cache.put(key, cached)
+    try:
+        given, _ = await answers_of(request)
+        key = (kind, tuple(sorted(given.items())))
+        cached = state.cache.get(key)
+        if cached is None:
+            app, data = await _run(request, jobs.build, given, kind)
+            cached = (app, data, _etag(data))
+            state.cache.put(key, cached)
+    except (Refused, InvalidAnswerError):
+        if not _wants_page(request):
+            raise
+        # The form, sent with JavaScript off: the page again, each message beside its field.
+        return await _page(request, {"Vary": "Accept"}, status=400, from_link=False)
     app, data, etag = cached
     headers = {"ETag": etag, "Cache-Control": "no-cache"}
     if _not_modified(request, etag):
@@ -262,6 +308,12 @@ async def metadata(request: Request) -> Response:
 
 async def openapi(request: Request) -> Response:
     return JSONResponse(request.app.state.openapi)
+
+
+async def favicon(request: Request) -> Response:
+    """The page's icon (an SVG in the package), also for browsers that ask /favicon.ico."""
+    data = (resources.files("generator.web") / "static" / "favicon.svg").read_bytes()
+    return Response(data, media_type="image/svg+xml", headers={"Cache-Control": "max-age=86400"})
 
 
 async def healthz(request: Request) -> Response:

@@ -83,6 +83,8 @@
     const name = event.target.name;
     if (!name) return;
     edited.add(name);
+    const field = event.target.closest("[data-field]");
+    if (field) field.dataset.edited = "";
     clearTimeout(timer);
     form.dataset.state = "checking";
     timer = setTimeout(validate, 250);
@@ -126,6 +128,7 @@
     }
     explore.hidden = false;
     if (first) show(first.file, first.button);
+    explore.scrollIntoView({ block: "start" }); // below the form: bring it into view
     explore.dataset.state = "shown";
   }
 
@@ -165,6 +168,8 @@
     }
   });
 
-  form.dataset.state = form.querySelector("[aria-invalid=true]") ? "invalid" : "valid";
+  const refusedAtLoad = Array.from(form.querySelectorAll("[data-error-for]")).some((error) => error.textContent);
+  for (const button of downloads) button.disabled = refusedAtLoad;
+  form.dataset.state = refusedAtLoad ? "invalid" : "valid";
   form.dataset.ready = "true";
 })();
