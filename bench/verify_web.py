@@ -105,8 +105,8 @@ def _verify(port: int, app: str, *, cancel_at_build: bool = False) -> tuple[floa
     started = time.perf_counter()
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
     try:
-        conn.request("POST", "/api/verify", body=f"app_name={app}",
-                     headers={"Content-Type": "application/x-www-form-urlencoded"})  # fmt: skip
+        conn.request("POST", "/api/verify", body=f'{{"app_name": "{app}"}}',
+                     headers={"Content-Type": "application/json"})  # fmt: skip
         response = conn.getresponse()
         result = f"status {response.status}"
         for raw in response:

@@ -161,7 +161,8 @@ def _template_faults() -> Iterator[None]:
                 f"{bounds.shown(bounds.DEFAULT_MAX_RENDER_BYTES)}) sets the bounds",
             ) from None
         if place is None:
-            at = _copier_file(err)
+            # outside template code: the template's file only if the machine is not the cause
+            at = "" if isinstance(err, OSError) else _copier_file(err)
             if not at:
                 raise
         raise RenderError(f"the template is broken: {at}{_first_line(err)}", hint=_FORK_HINT) from None

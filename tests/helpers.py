@@ -250,6 +250,7 @@ def initializr(temp_root: Path, template: Path | None = None, **settings: Any) -
 
     source = Template.resolve(str(template) if template else None)
     temp_root.mkdir(parents=True, exist_ok=True)
+    settings.setdefault("public_url", "http://testserver")  # the Host TestClient sends
     app = create_app(Settings(template=source, temp_root=temp_root, workers=2, **settings))
     with TestClient(app) as client:
         yield client
@@ -278,14 +279,15 @@ CHROMIUM_ARGS = [
 ]
 
 
-def serve(temp: Path, *args: str) -> tuple[subprocess.Popen[str], str]:
+def serve(temp: Path, *args: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen[str], str]:
     """`gostarter serve ARGS` as its own process on a free loopback port, its temporary files under
-    `temp`; returns the process and its base URL (not yet ready: see wait_served)."""
+    `temp`, `env` added to its environment; returns the process and its base URL (not yet ready:
+    see wait_served)."""
     port = free_port()
     temp.mkdir(parents=True, exist_ok=True)
     process = subprocess.Popen(
         [sys.executable, "-m", "generator", "serve", "--host", "127.0.0.1", "--port", str(port), *args],
-        env={**os.environ, "TMPDIR": str(temp)},
+        env={**os.environ, "TMPDIR": str(temp), **(env or {})},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -455,11 +457,15 @@ class SlowUpload:
 
 
 def post_stream(port: int, path: str, form: str) -> Any:
-    """POST a form and return the open response (an http.client.HTTPResponse), for streams."""
+    """POST the answers of `form` (`a=1&b=2`) as a JSON object, as /api/verify takes them, and return
+    the open response (an http.client.HTTPResponse), for streams."""
     import http.client
+    import json
+    from urllib.parse import parse_qsl
 
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
-    conn.request("POST", path, body=form, headers={"Content-Type": "application/x-www-form-urlencoded"})
+    body = json.dumps(dict(parse_qsl(form, keep_blank_values=True)))
+    conn.request("POST", path, body=body, headers={"Content-Type": "application/json"})
     response = conn.getresponse()
     response.connection = conn  # closed by whoever is done with the stream
     return response

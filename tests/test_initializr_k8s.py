@@ -16,6 +16,7 @@ import yaml
 from generator import cli, presets
 from generator.render import check_answers
 from generator.template import Template
+from generator.web import origin
 from tests.helpers import INITIALIZR, ROOT, run
 
 K8S = INITIALIZR / "k8s"
@@ -101,7 +102,8 @@ def test_service_pdb_and_autoscaler_select_the_deployment() -> None:
 
 def test_organisation_overlay_mounts_its_preset_and_sets_the_template_url() -> None:
     """The overlay's preset is mounted where GOSTARTER_PRESET points, and its answers pass the
-    template's own validators; GOSTARTER_TEMPLATE_URL is set for downloads to record."""
+    template's own validators; GOSTARTER_TEMPLATE_URL is set for downloads to record, and
+    GOSTARTER_PUBLIC_URL for the Host allow-list."""
     resources = _build("organisation")
     pod, container = _container(resources)
     env = {item["name"]: item["value"] for item in container["env"]}
@@ -112,6 +114,8 @@ def test_organisation_overlay_mounts_its_preset_and_sets_the_template_url() -> N
     assert volume["configMap"]["name"] == config_map["metadata"]["name"]
     assert preset_path.name in config_map["data"]
     assert env["GOSTARTER_TEMPLATE_URL"].startswith("https://")
+    # The Host it answers and the base of the URLs it writes (a serve option, so a valid one).
+    assert origin.public_url(env["GOSTARTER_PUBLIC_URL"]) == env["GOSTARTER_PUBLIC_URL"]
     preset = presets.load(K8S / "organisation" / preset_path.name)
     check_answers(Template.resolve(), preset.defaults, source="in the overlay's preset")
     assert container["securityContext"]["readOnlyRootFilesystem"]  # the base's hardening survives

@@ -117,8 +117,8 @@ def test_beyond_the_slots_and_the_queue_is_503_with_retry_after(
     event, queued = next(second_events)
     assert (event, queued["ahead"], queued["running"]) == ("queued", 1, 1)
     status, headers, body = http(
-        server.port, "POST", "/api/verify", f"app_name={app_name()}".encode(),
-        **{"Content-Type": "application/x-www-form-urlencoded"},
+        server.port, "POST", "/api/verify", f'{{"app_name": "{app_name()}"}}'.encode(),
+        **{"Content-Type": "application/json"},
     )  # fmt: skip
     assert status == 503, body
     assert headers["retry-after"].isdigit() and int(headers["retry-after"]) >= 1
@@ -191,7 +191,7 @@ def test_verification_is_off_by_default_and_the_page_has_no_verify_control(web: 
 def test_a_refused_answer_is_400_before_anything_runs(tmp_path: Path) -> None:
     """With verification on, answers are judged first: a refused one is 400 naming the field."""
     with initializr(tmp_path / "temp", verify="docker") as client:
-        response = client.post("/api/verify", data={"app_name": "Pay_ments"})
+        response = client.post("/api/verify", json={"app_name": "Pay_ments"})
         assert response.status_code == 400
         assert response.json()["field"] == "app_name"
         assert 'data-action="verify"' in client.get("/", headers={"Accept": "text/html"}).text

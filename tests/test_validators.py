@@ -12,7 +12,7 @@ TEMPLATE = Template.resolve()
 
 GOOD = {
     "app_name": ["myapp", "payments-api", "a", "svc2", "a" * 63, "auxiliary", "com10"],
-    "description": ["Payments", "x: 'quoted' text, <html> & more"],
+    "description": ["Payments", "x: 'quoted' text, <html> & more", "Zahlungen für Händler, עברית, 支付"],
     "maintainer": ["", "Payments Team <payments@example.com>", "O'Brien"],
     "module_prefix": ["", "github.com/acme-corp", "example.com", "gitlab.example.com/group/sub"],
     "module_path": [
@@ -93,8 +93,27 @@ BAD = {
         "c1 \x9f",
         "line\u2028separator",
         "paragraph\u2029separator",
+        # Trojan Source: bidirectional controls, and zero-width characters.
+        "rlo\u202eevil",
+        "lre\u202a",
+        "pdf\u202c",
+        "lri\u2066x\u2069",
+        "pdi\u2069",
+        "zwsp\u200b",
+        "zwj\u200d",
+        "\ufeffbom",
     ],
-    "maintainer": ['The "A" Team', "$USER", "a\\b", "esc\x1b[31m", "x\n", "csi\x9b31m", "nel\x85"],
+    "maintainer": [
+        'The "A" Team',
+        "$USER",
+        "a\\b",
+        "esc\x1b[31m",
+        "x\n",
+        "csi\x9b31m",
+        "nel\x85",
+        "Payments\u202e Team",
+        "zw\u200cnj",
+    ],
     "module_prefix": [
         "GitHub.com/acme",
         "acme corp",

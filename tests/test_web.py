@@ -78,7 +78,7 @@ def test_the_page_uses_each_questions_kind_of_control(web: Any) -> None:
 def test_validate_computes_the_other_defaults_through_copier(web: Any) -> None:
     """The builder image follows go_version and module_path follows app_name, as Copier computes them."""
     verdict = web.post("/api/validate", data={"go_version": "1.26", "app_name": "payments"}).json()
-    assert verdict["valid"] is True and verdict["errors"] == {}
+    assert verdict["valid"] is True and verdict["errors"] == []
     assert verdict["answers"]["builder_image"] == "golang:1.26"
     assert verdict["answers"]["module_path"] == "payments"
     assert "verify" not in verdict["answers"] and "module_prefix" not in verdict["answers"]
@@ -90,8 +90,9 @@ def test_validate_reports_every_refused_answer_with_its_validators_message(web: 
         "/api/validate", params={"app_name": "Pay_ments", "port": "70000", "go_version": "1.26"}
     ).json()
     assert verdict["valid"] is False
-    assert verdict["errors"]["app_name"].startswith("must be lowercase letters, digits and '-'")
-    assert verdict["errors"]["port"] == "must be between 1 and 65535"
+    errors = {error["field"]: error["message"] for error in verdict["errors"]}
+    assert errors["app_name"].startswith("must be lowercase letters, digits and '-'")
+    assert errors["port"] == "must be between 1 and 65535"
     assert verdict["answers"]["builder_image"] == "golang:1.26"
 
 

@@ -30,11 +30,13 @@ from generator import render
 from generator.errors import GostarterError
 from generator.presets import Preset
 from generator.template import Template
-from generator.web import describe, jobs, verifying, views
+from generator.web import describe, jobs, origin, registries, verifying, views
 from generator.web.drain import Drain, InFlight
 from generator.web.fields import Field, from_questions
 from generator.web.guard import Guard, SecurityHeaders
+from generator.web.origin import Reach, SameOrigin
 from generator.web.prepare import Prepared, prepare
+from generator.web.registries import Registry
 from generator.web.renders import ClientGone, Renders
 
 
@@ -61,6 +63,13 @@ class Settings:
     # After SIGTERM: /readyz fails at once, and in-flight requests get this long to finish.
     drain_seconds: float = 10.0
     temp_root: Path | None = None  # where the server's one temporary directory goes (default: $TMPDIR)
+    # Where the server is reached (`--public-url`, an origin): the only Host it answers besides
+    # loopback names while it listens on loopback only, and the base of every absolute URL it writes.
+    public_url: str | None = None
+    loopback: bool = True  # it listens on a loopback address only
+    allowed_origins: tuple[str, ...] = ()  # other pages that may POST to it (`--allowed-origin`)
+    # Registries verifications may pull from besides those of the default images (`--verify-registry`).
+    verify_registries: tuple[Registry, ...] = ()
     # Called once the template is prepared (the `serve` command says where it serves).
     on_ready: Callable[[Prepared], None] | None = None
 
@@ -83,6 +92,7 @@ class State:
     renders: Renders
     cache: views.ArchiveCache
     work: Path  # the server's one temporary directory
+    registries: tuple[Registry, ...] = ()  # where a verification may pull images from
 
 
 @asynccontextmanager
@@ -98,6 +108,11 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
             renders = Renders(settings.workers, settings.queue, settings.job_seconds, work)
             examine = functools.partial(render.examine, Template(str(prepared.tree)), preset, source=source)
             examined = await renders.call(examine)
+            # The template's own default images, without the preset, are trusted too.
+            template_defaults: dict[str, object] = {}
+            if preset:
+                plain = functools.partial(render.examine, Template(str(prepared.tree)), {})
+                template_defaults = (await renders.call(plain)).answers
             await asyncio.gather(*(renders.call(jobs.warm_up) for _ in range(settings.workers)))
         except GostarterError as err:
             app.state.startup_error = err  # `serve` reports it in one line
@@ -105,7 +120,8 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
         fields = from_questions(examined.questions, examined.answers)
         job = jobs.Job(prepared, preset, source)
         cache = views.ArchiveCache(settings.cache_entries)
-        app.state.initializr = State(settings, prepared, fields, job, renders, cache, work)
+        trusted = (*registries.defaults(examined.answers, template_defaults), *settings.verify_registries)
+        app.state.initializr = State(settings, prepared, fields, job, renders, cache, work, trusted)
         app.state.openapi = describe.openapi(fields, prepared)
         if settings.on_ready:
             settings.on_ready(prepared)
@@ -138,11 +154,17 @@ def create_app(settings: Settings) -> Starlette:
         Mount("/static", StaticFiles(packages=[("generator.web", "static")]), name="static"),
     ]
     drain = Drain()
+    reach = Reach(
+        origin.public_url(settings.public_url) if settings.public_url else None,
+        settings.loopback,
+        frozenset(origin.allowed_origin(each) for each in settings.allowed_origins),
+    )
     app = Starlette(
         routes=routes,
         lifespan=_lifespan,
         middleware=[
             Middleware(SecurityHeaders),
+            Middleware(SameOrigin, reach=reach),
             Middleware(InFlight, drain=drain),
             Middleware(Guard, limit=settings.max_request_bytes),
         ],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import textwrap
 from pathlib import Path
@@ -14,6 +15,7 @@ from generator.errors import UsageError, exit_codes_help
 if TYPE_CHECKING:  # the web stack (and Copier, through prepare) loads only for `serve`
     from generator.web.prepare import Prepared
 
+PUBLIC_URL_VAR = "GOSTARTER_PUBLIC_URL"
 DESCRIPTION = textwrap.fill(
     "Serve the template's questions as a web page and an API (the web initializr): a browser fills in "
     "a form, sees the files and downloads the project; curl gets the same archive with one command. "
@@ -33,6 +35,22 @@ def add_parser(commands: Any) -> None:
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="port to listen on (default: 8000)")
+    serve.add_argument(
+        "--public-url",
+        metavar="URL",
+        default=os.environ.get(PUBLIC_URL_VAR) or None,
+        help="where people reach the server, e.g. https://initializr.example.com: the only Host it "
+        "answers (besides localhost while it listens on loopback) and the base of every URL it "
+        f"writes (default: ${PUBLIC_URL_VAR}; none: loopback names only)",
+    )
+    serve.add_argument(
+        "--allowed-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="another site whose pages may POST to this server (repeatable); by default only the "
+        "server's own page may",
+    )
     serve.add_argument(
         "--preset",
         metavar="FILE",
@@ -54,6 +72,14 @@ def add_parser(commands: Any) -> None:
         help="docker: the page offers Verify, which builds the project's image and smoke-tests its "
         "container on this server's Docker engine before download (POST /api/verify); none: off "
         "(default)",
+    )
+    serve.add_argument(
+        "--verify-registry",
+        action="append",
+        default=[],
+        metavar="REGISTRY[/PREFIX]",
+        help="a registry (optionally a repository prefix in it) whose images verifications may pull, "
+        "besides those of the template's and the preset's default images (repeatable)",
     )
     serve.add_argument(
         "--max-verifications",
@@ -132,6 +158,13 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--max-connections {args.max_connections} is not at least 1")
     if not 0 <= args.drain_seconds <= 3600:
         raise UsageError(f"--drain-seconds {args.drain_seconds:g} is not between 0 and 3600")
+    from generator.web import origin, registries
+
+    if args.public_url is not None:
+        origin.public_url(args.public_url)
+    for each in args.allowed_origin:
+        origin.allowed_origin(each)
+    trusted = tuple(registries.Registry.parse(each) for each in args.verify_registry)
     preset = presets.find(Path(args.preset) if args.preset else None)
     template = Template.resolve(args.template or (preset.template if preset else None))
     settings = server.Settings(
@@ -144,6 +177,10 @@ def run(args: argparse.Namespace) -> int:
         verify_queue=args.verify_queue,
         verify_timeout=args.verify_timeout,
         render_queue=args.render_queue,
+        public_url=args.public_url,
+        loopback=origin.is_loopback(args.host.strip("[]")),
+        allowed_origins=tuple(args.allowed_origin),
+        verify_registries=trusted,
         on_ready=_say_ready(args.host, args.port),
     )
     server.serve(settings, args.host, args.port, server.Limits(max_connections=args.max_connections))

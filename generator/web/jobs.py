@@ -76,24 +76,51 @@ def preview(job: Job, data: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 def validate(job: Job, data: Mapping[str, Any]) -> dict[str, Any]:
-    """Judge `data` through Copier's validators: every refused answer with its message, and every
+    """Judge `data` through Copier's validators: every refused answer with its own message, and every
     other question's answer (defaults computed from the accepted answers) and visibility."""
     errors: dict[str, str] = {}
     remaining = dict(data)
+    held: dict[str, Any] = {}  # accepted answers that make a refused answer's default refused too
     template = Template(str(job.prepared.tree))
     while True:
         try:
             examined = render.examine(template, {**job.preset, **remaining})
         except InvalidAnswerError as err:
             key, message = blame(err)
-            if key is None or key not in remaining:
+            if key is not None and key in remaining:
+                errors[key] = message  # judge the others without it
+                del remaining[key]
+                continue
+            culprit = _culprit(template, job, remaining, key) if key in errors else None
+            if culprit is None:
                 raise
-            errors[key] = message  # judge the others without it
-            del remaining[key]
+            held[culprit] = remaining.pop(culprit)
             continue
-        return {
-            "valid": not errors,
-            "errors": errors,
-            "answers": examined.answers,
-            "hidden": sorted(examined.hidden),
-        }
+        answers = dict(examined.answers)
+        for key, value in held.items():
+            answers[key] = _like(answers.get(key), value)
+        return {"valid": not errors, "errors": errors, "answers": answers, "hidden": sorted(examined.hidden)}
+
+
+def _culprit(template: Template, job: Job, remaining: Mapping[str, Any], key: str | None) -> str | None:
+    """The accepted answer without which the default of the refused `key` is no longer refused
+    (with_backstage=true refuses an empty owner): the others are judged without it, and it is
+    reported as given. None when no single answer is the cause."""
+    for name in reversed(list(remaining)):
+        others = {other: value for other, value in remaining.items() if other != name}
+        try:
+            render.examine(template, {**job.preset, **others})
+        except InvalidAnswerError as err:
+            if blame(err)[0] == key:
+                continue
+        return name
+    return None
+
+
+def _like(example: Any, value: Any) -> Any:
+    """`value` (a request's text) as the type of the question's computed answer `example`."""
+    if isinstance(example, bool) and isinstance(value, str):
+        return value.strip().lower() in {"y", "yes", "t", "true", "on", "1"}
+    if isinstance(example, int) and isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    return value

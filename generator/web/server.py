@@ -28,10 +28,13 @@ STOPPING = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 def serve(settings: Settings, host: str, port: int, limits: Limits | None = None) -> None:
     """Serve until SIGINT, SIGTERM or SIGHUP; a start-up failure raises its gostarter error."""
     app = create_app(settings)
+    # h11, whatever else is installed: the same parser everywhere; it reads a request with both
+    # Content-Length and Transfer-Encoding as chunked, and origin.SameOrigin refuses such requests.
     config = uvicorn.Config(
         app,
         host=host,
         port=port,
+        http="h11",
         lifespan="on",
         log_level="warning",
         timeout_graceful_shutdown=CLOSE_SECONDS,

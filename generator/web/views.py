@@ -7,15 +7,18 @@ leaves through the handlers at the end of this module, as one JSON shape.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import json
 import logging
+import re
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Hashable, Mapping
+from collections.abc import AsyncIterator, Callable, Hashable, Iterable, Mapping
 from http import HTTPStatus
 from importlib import resources
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
 
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
@@ -23,7 +26,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 
 from generator.errors import GostarterError, InvalidAnswerError, UsageError
-from generator.web import archive, describe, jobs, renders, verifying
+from generator.web import archive, describe, jobs, registries, renders, verifying
 from generator.web.fields import Field, blame, sections
 from generator.web.guard import error_body
 
@@ -31,7 +34,8 @@ if TYPE_CHECKING:
     from generator.web.app import State
 
 log = logging.getLogger("gostarter.web")
-_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+_INTEGER = re.compile(r"-?[0-9]{1,18}")  # ASCII digits only: never ٨٠٨٠, 8_080 or +00080
+MAX_WARNINGS = 10  # a link that names many unknown parameters gets this many warnings, and a count
 _TEXT_CLIENTS = ("curl/", "httpie/", "wget/")
 CLIENT_CLOSED_REQUEST = 499  # nginx's status for a request whose client left: it is never sent
 
@@ -78,32 +82,130 @@ def _not_modified(request: Request, etag: str) -> bool:
     return etag in [tag.strip() for tag in request.headers.get("if-none-match", "").split(",")]
 
 
-async def answers_of(request: Request, *, strict: bool = True) -> tuple[dict[str, str], list[str]]:
-    """The answers a request gives (query parameters, then form fields; the last of a name wins)
-    and the parameters no question has. `strict`: refuse those with 400 instead of returning them."""
-    pairs: list[tuple[str, Any]] = list(request.query_params.multi_items())
-    if request.method == "POST":
-        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if kind in _FORM_TYPES:
-            async with request.form() as form:
-                pairs += list(form.multi_items())
-        elif await request.body():
+@dataclasses.dataclass
+class Given:
+    """What a request answers: its answers, the parameters no question has (each once, in order),
+    and the answers refused before any validator sees them (an integer not in ASCII digits)."""
+
+    answers: dict[str, str] = dataclasses.field(default_factory=dict)
+    unknown: list[str] = dataclasses.field(default_factory=list)
+    malformed: dict[str, str] = dataclasses.field(default_factory=dict)
+
+
+def _decoded(raw: bytes, what: str) -> list[tuple[str, str]]:
+    """The pairs of a query string or urlencoded body, refused (not repaired) unless it is UTF-8."""
+    try:
+        return parse_qsl(raw.decode("utf-8"), keep_blank_values=True, encoding="utf-8", errors="strict")
+    except UnicodeDecodeError as err:
+        raise Refused(
+            f"{what} is not UTF-8: byte 0x{err.object[err.start]:02x} starts no character"
+        ) from None
+
+
+def _boundary(options: str) -> str:
+    """The boundary parameter of a multipart content type's options (`boundary=xyz; ...`)."""
+    for option in options.split(";"):
+        name, _, value = option.partition("=")
+        if name.strip().lower() == "boundary":
+            return value.strip().strip('"')
+    return ""
+
+
+async def _pairs(request: Request) -> list[tuple[str, Any]]:
+    """The query's pairs, then the form body's: every byte UTF-8 and every body complete."""
+    pairs: list[tuple[str, Any]] = _decoded(request.scope.get("query_string", b""), "the query")
+    if request.method != "POST":
+        return pairs
+    kind, _, options = request.headers.get("content-type", "").partition(";")
+    kind = kind.strip().lower()
+    body = await request.body()
+    if kind == "application/x-www-form-urlencoded":
+        return pairs + _decoded(body, "the body")
+    if kind == "multipart/form-data":
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError as err:
             raise Refused(
-                "send the answers as form fields (application/x-www-form-urlencoded) or in the query"
-            )
-    names = {field.name for field in _state(request).fields}
-    answers: dict[str, str] = {}
-    unknown: list[str] = []
+                f"the body is not UTF-8: byte 0x{body[err.start]:02x} starts no character"
+            ) from None
+        if f"--{_boundary(options)}--".encode() not in body or not _boundary(options):
+            raise Refused("the multipart body is truncated or malformed: it lacks its closing boundary")
+        async with request.form() as form:
+            return pairs + list(form.multi_items())
+    if body:
+        raise Refused("send the answers as form fields (application/x-www-form-urlencoded) or in the query")
+    return pairs
+
+
+def _judge(request: Request, pairs: list[tuple[str, Any]]) -> Given:
+    fields = {each.name: each for each in _state(request).fields}
+    given = Given()
     for key, value in pairs:
-        if key not in names:
-            if strict:
-                raise Refused(f"unknown parameter {key!r}: the template asks {', '.join(sorted(names))}", key)
-            unknown.append(key)
+        question = fields.get(key)
+        if question is None:
+            if key not in given.unknown:
+                given.unknown.append(key)
             continue
         if isinstance(value, UploadFile):
             raise Refused(f"{key} must be a plain form field, not a file", key)
-        answers[key] = value
-    return answers, unknown
+        if question.type == "int" and not _INTEGER.fullmatch(value):
+            given.malformed[key] = "must be a whole number written in the digits 0-9, e.g. 8080"
+            given.answers.pop(key, None)
+            continue
+        given.malformed.pop(key, None)
+        given.answers[key] = value
+    return given
+
+
+async def read_given(request: Request) -> Given:
+    """The answers a request gives (query parameters, then form fields; the last of a name wins)."""
+    return _judge(request, await _pairs(request))
+
+
+def _strict(given: Given, names: Iterable[str]) -> dict[str, str]:
+    """The answers, or 400 for the first unknown parameter or malformed answer."""
+    for key in given.unknown:
+        raise Refused(f"unknown parameter {key!r}: the template asks {', '.join(sorted(names))}", key)
+    for key, message in given.malformed.items():
+        raise Refused(f"invalid {key}: {message}", key)
+    return given.answers
+
+
+async def answers_of(request: Request, *, strict: bool = True) -> tuple[dict[str, str], list[str]]:
+    """The answers a request gives and the parameters no question has. `strict`: refuse those (and
+    malformed answers) with 400 instead of returning them."""
+    given = await read_given(request)
+    if strict:
+        return _strict(given, (each.name for each in _state(request).fields)), []
+    return given.answers, given.unknown
+
+
+async def json_answers(request: Request) -> dict[str, str]:
+    """The answers of a JSON body ({"name": value}), as /api/verify takes them: a content type that
+    no cross-site form can send, so a foreign page cannot start a verification."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind != "application/json":
+        raise HTTPException(415, "send the answers as a JSON object (Content-Type: application/json)")
+    if request.scope.get("query_string"):
+        raise Refused("send the answers in the JSON body, not in the query")
+    try:
+        data = json.loads((await request.body()).decode("utf-8"))
+    except UnicodeDecodeError as err:
+        raise Refused(f"the body is not UTF-8 (byte {err.start})") from None
+    except json.JSONDecodeError as err:
+        raise Refused(f"the body is not JSON: {err.msg} at character {err.pos}") from None
+    if not isinstance(data, dict):
+        raise Refused('the body must be a JSON object of answers, e.g. {"app_name": "payments"}')
+    pairs: list[tuple[str, Any]] = []
+    for key, value in data.items():
+        if isinstance(value, bool):
+            value = "true" if value else "false"
+        elif isinstance(value, int):
+            value = str(value)
+        elif not isinstance(value, str):
+            raise Refused(f"{key} must be a string, a whole number or a boolean", key)
+        pairs.append((key, value))
+    return _strict(_judge(request, pairs), (each.name for each in _state(request).fields))
 
 
 async def _run(request: Request, job: Callable[..., Any], *args: Any) -> Any:
@@ -167,14 +269,13 @@ async def _page(
     JavaScript off): refused or unknown parameters become messages on the page, never an error page.
     `from_link`: the answers came from a link, so a banner lists them before anything is downloaded."""
     state = _state(request)
-    given, unknown = await answers_of(request, strict=False)
+    read = await read_given(request)
+    given = read.answers
     by_name = {field.name: field for field in state.fields}
     values = {field.name: field.default for field in state.fields}
     errors: dict[str, str] = {}
     hidden: list[str] = []
-    warnings = [
-        f"The link names {key!r}, which this template does not ask; it was left out." for key in unknown
-    ]
+    warnings = unknown_warnings(read.unknown)
     if given:
         try:
             verdict = await _run(request, jobs.validate, given)
@@ -190,6 +291,7 @@ async def _page(
         values |= {key: given[key] for key in verdict["errors"] if key in given}
         errors |= verdict["errors"]
         hidden = verdict["hidden"]
+    errors |= read.malformed  # an integer not in ASCII digits, refused before Copier saw it
     notes = []
     if not state.prepared.source:
         notes.append(("not-updatable", describe.NOT_UPDATABLE_PAGE))
@@ -244,14 +346,36 @@ async def starter(request: Request) -> Response:
     return Response(data, media_type=archive.FORMATS[kind], headers=headers)
 
 
+def unknown_warnings(unknown: list[str]) -> list[str]:
+    """A warning per parameter no question has (each named once), at most MAX_WARNINGS of them."""
+    warnings = [
+        f"The link names {key[:100]!r}, which this template does not ask; it was left out."
+        for key in unknown[:MAX_WARNINGS]
+    ]
+    if len(unknown) > MAX_WARNINGS:
+        more = len(unknown) - MAX_WARNINGS
+        warnings.append(f"The link names {more} more parameters that this template does not ask.")
+    return warnings
+
+
 async def validate(request: Request) -> Response:
-    """Copier's verdict on the answers: {valid, errors: {name: message}, answers, hidden}."""
-    given, _ = await answers_of(request)
-    verdict = await _run(request, jobs.validate, given)
-    names = {field.name for field in _state(request).fields}
-    verdict["answers"] = {key: value for key, value in verdict["answers"].items() if key in names}
-    verdict["hidden"] = [key for key in verdict["hidden"] if key in names]
-    return JSONResponse(verdict)
+    """Copier's verdict on the answers, always 200: {valid, errors: [{field, message}], answers,
+    hidden, warnings}; each refused answer has its own validator's message, and the other
+    questions keep their answers and the defaults computed from them."""
+    read = await read_given(request)
+    verdict = await _run(request, jobs.validate, read.answers)
+    names = [field.name for field in _state(request).fields]
+    refused = verdict["errors"] | read.malformed
+    # A new body: the verdict is shared with identical requests in flight (renders.py).
+    return JSONResponse(
+        {
+            "valid": not refused,
+            "errors": [{"field": key, "message": refused[key]} for key in names if key in refused],
+            "answers": {key: value for key, value in verdict["answers"].items() if key in names},
+            "hidden": [key for key in verdict["hidden"] if key in names],
+            "warnings": unknown_warnings(read.unknown),
+        }
+    )
 
 
 async def preview(request: Request) -> Response:
@@ -270,10 +394,16 @@ async def verify(request: Request) -> Response:
         )
     if request.app.state.drain.stopping:
         raise HTTPException(503, "the server is stopping", headers={"Retry-After": "5"})
-    given, _ = await answers_of(request)
+    given = await json_answers(request)
     verdict = await _run(request, jobs.validate, given)
-    for field, message in verdict["errors"].items():
-        return _error(400, f"invalid {field}: {message}", field)
+    for name, message in verdict["errors"].items():
+        return _error(400, f"invalid {name}: {message}", name)
+    # Before any engine call: an image from elsewhere would run its RUN steps on this engine.
+    refused = registries.refused_image(verdict["answers"], state.registries)
+    if refused is not None:
+        name, message = refused
+        log.warning("refused a verification: %s %s", name, message)
+        return _error(400, f"invalid {name}: {message}", name)
     verifications: verifying.Verifications = request.app.state.verifications
     try:
         ahead = verifications.admit()

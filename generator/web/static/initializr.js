@@ -62,9 +62,9 @@
     try {
       const response = await fetch("/api/validate", { method: "POST", body: answers() });
       verdict = await response.json();
-      if (!response.ok) verdict = { errors: { [verdict.field || fields[0].dataset.field]: verdict.message } };
+      if (!response.ok) verdict = { errors: [{ field: verdict.field || fields[0].dataset.field, message: verdict.message }] };
     } catch (error) {
-      verdict = { errors: {} };
+      verdict = { errors: [] };
     }
     if (mine !== generation) return; // a newer answer is being judged
     for (const field of fields) {
@@ -75,7 +75,7 @@
         for (const input of field.querySelectorAll("[name]")) input.disabled = field.hidden;
       }
     }
-    showErrors(verdict.errors || {});
+    showErrors(Object.fromEntries((verdict.errors || []).map((error) => [error.field, error.message])));
     history.replaceState(null, "", shareUrl());
   }
 

@@ -1,7 +1,7 @@
 // Verify on the page (served only with `gostarter serve --verify docker`): POST the form's answers to
 // /api/verify and show the verification's server-sent events as they arrive: each phase with its
-// elapsed time, the build's log lines, then the result with its figures, or the reason and the log
-// tail. Closing the page closes the stream, and the server stops the verification.
+// elapsed time, then the result in one sentence (its figures are in it) and the report, or the
+// reason and the log tail; the build's log lines stay folded below. Closing the page closes the stream, and the server stops the verification.
 "use strict";
 
 (function () {
@@ -62,21 +62,11 @@
     log.scrollTop = log.scrollHeight;
   }
 
-  function figures(f) {
-    const parts = [];
-    if (f.image_size_bytes) parts.push(`image ${(f.image_size_bytes / 1e6).toFixed(1)} MB`);
-    if (f.build_seconds) parts.push(`built in ${f.build_seconds.toFixed(1)} s`);
-    if (f.first_response_seconds) parts.push(`first response ${f.first_response_seconds.toFixed(2)} s after start`);
-    if (f.stop_exit_code !== undefined && f.stop_exit_code >= 0) parts.push(`stopped with exit code ${f.stop_exit_code}`);
-    return parts.join(", ");
-  }
-
   function onResult(data) {
     finishPhase(data.t || 0);
     section.dataset.state = data.result;
-    status.textContent = `Verification ${data.result}.`;
-    const shown = data.result === "passed" && data.figures ? `${data.summary} (${figures(data.figures)})` : data.summary;
-    result.textContent = shown || data.reason || "";
+    status.textContent = ""; // the result below says it, once
+    result.textContent = data.summary || data.reason || ""; // the summary already names every figure
     if (data.log_tail) {
       tail.textContent = data.log_tail;
       tail.hidden = false;
@@ -108,8 +98,9 @@
     try {
       const response = await fetch("/api/verify", {
         method: "POST",
-        body: new URLSearchParams(new FormData(form)),
-        headers: { Accept: "text/event-stream" },
+        // JSON, which no other site's form can send: the server refuses any other body here.
+        body: JSON.stringify(Object.fromEntries(new FormData(form))),
+        headers: { Accept: "text/event-stream", "Content-Type": "application/json" },
       });
       if (!response.ok) {
         const problem = await response.json().catch(() => ({ message: response.statusText }));
