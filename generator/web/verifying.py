@@ -192,15 +192,22 @@ async def stream(
             await process.stdin.drain()
             process.stdin.close()
             deadline = asyncio.get_running_loop().time() + verifications.timeout
-            ended = False
+            last: tuple[str, dict[str, Any]] | None = None
             async for event, data in _events(process, deadline, drain, verifications.timeout):
-                ended = ended or event in {"result", "cancelled"}
-                yield sse(event, data)
-            if not ended:
+                if event in {"result", "cancelled"}:
+                    last = last or (event, data)
+                else:
+                    yield sse(event, data)
+            if last is None:
                 await process.wait()
                 tail = log.read_text(errors="replace").strip().splitlines()[-15:]
                 event, data = _ended("failed", f"the verification process exited {process.returncode}")
-                yield sse(event, {**data, "log_tail": "\n".join(tail)})
+                last = event, {**data, "log_tail": "\n".join(tail)}
+            # The last word comes after the clean-up, so that a client reading it finds nothing left
+            # (the verifier says its result once its containers and images are gone, then exits).
+            await _stop(process)
+            shutil.rmtree(job_dir, ignore_errors=True)
+            yield sse(*last)
         finally:
             with anyio.CancelScope(shield=True):
                 if process is not None:
