@@ -56,7 +56,9 @@ def _gostarter(*args: str, expect: tuple[int, ...]) -> float:
     return elapsed
 
 
-def fleet_times(work: Path, services: int) -> FleetTimes:
+def fleet(work: Path, services: int) -> tuple[Path, list[str]]:
+    """A template repository copied from this checkout and `services` projects generated at its
+    1.0.0, each a repository of its own; then 1.1.0 is released, so that every one is behind."""
     repo = work / "fleet-template"
     shutil.copytree(CHECKOUT, repo, ignore=shutil.ignore_patterns(*NOT_TEMPLATE))
     _git(repo, "init", "-q")
@@ -65,7 +67,7 @@ def fleet_times(work: Path, services: int) -> FleetTimes:
     projects = []
     for i in range(services):
         project = render(
-            template, work / "fleet" / f"svc{i:02}", answers=Answers(data={"app_name": f"svc{i:02}"})
+            template, work / "fleet" / f"svc{i:03}", answers=Answers(data={"app_name": f"svc{i:03}"})
         )
         _git(project, "init", "-q")
         _commit_all(project, "generated")
@@ -73,6 +75,11 @@ def fleet_times(work: Path, services: int) -> FleetTimes:
     readme = repo / "template" / "README.md.jinja"
     readme.write_text(readme.read_text() + "\nOn-call: see the runbook.\n")
     _commit_all(repo, "1.1.0", "1.1.0")
+    return repo, projects
+
+
+def fleet_times(work: Path, services: int) -> FleetTimes:
+    _, projects = fleet(work, services)
     behind = (1,)  # every service is behind: check exits 1
     return FleetTimes(
         check_one_seconds=_gostarter("check", projects[0], expect=behind),

@@ -13,7 +13,6 @@ generated at 1.0.0, then 1.1.0 is tagged, so every service has an update to rehe
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 import time
@@ -21,10 +20,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.fleet import CHECKOUT, _commit_all, _git
+from bench.fleet import fleet
 from generator.errors import GostarterError
-from generator.render import Answers, render
-from generator.template import NOT_TEMPLATE, Template
 
 REHEARSAL_LIMIT = 1.2
 CHECK_FLAT_LIMIT = 1.3
@@ -82,28 +79,8 @@ def _timed(*args: str, expect: tuple[int, ...]) -> tuple[float, int]:
     return elapsed, peak
 
 
-def _fleet(work: Path, count: int) -> tuple[Path, list[str]]:
-    repo = work / "template"
-    shutil.copytree(CHECKOUT, repo, ignore=shutil.ignore_patterns(*NOT_TEMPLATE))
-    _git(repo, "init", "-q")
-    _commit_all(repo, "1.0.0", "1.0.0")
-    template = Template.resolve(str(repo))
-    projects = []
-    for i in range(count):
-        project = render(
-            template, work / "fleet" / f"svc{i:03}", answers=Answers(data={"app_name": f"svc{i:03}"})
-        )
-        _git(project, "init", "-q")
-        _commit_all(project, "generated")
-        projects.append(str(project))
-    readme = repo / "template" / "README.md.jinja"
-    readme.write_text(readme.read_text() + "\nOn-call: see the runbook.\n")
-    _commit_all(repo, "1.1.0", "1.1.0")
-    return repo, projects
-
-
 def run_rehearse(work: Path, *, services: int, check_sizes: list[int]) -> RehearseFigures:
-    repo, projects = _fleet(work, max([services, *check_sizes]))
+    repo, projects = fleet(work, max([services, *check_sizes]))
     one = projects[0]
     dry_run, _ = _timed("update", one, "--dry-run", "--verify", "none", expect=(0,))
     verified, _ = _timed("verify", one, "--verify", "native", "--quiet", expect=(0,))
