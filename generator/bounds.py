@@ -8,8 +8,11 @@ is costly: while Copier runs, the process's data limit (RLIMIT_DATA: the heap
 and every private writable mapping, which is where a string or a list lives)
 is lowered to what it uses now plus `memory_budget()`, so `{{ 'x' * 10**10 }}`
 fails at once with MemoryError instead of taking gigabytes, and every other
-way of building something huge fails the same way. Nothing here imports
-Copier or Jinja.
+way of building something huge fails the same way. Time is bounded the same
+way: while Copier runs, the process may spend at most
+`$GOSTARTER_MAX_RENDER_SECONDS` (default 120) seconds of CPU of its own (a
+loop of 10**10 steps is stopped where it runs; git and other children have
+deadlines of their own). Nothing here imports Copier or Jinja.
 """
 
 from __future__ import annotations
@@ -17,7 +20,9 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import signal
 import stat
+import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from types import TracebackType
@@ -30,6 +35,8 @@ _SIZE = re.compile(r"(\d+)(Ki|Mi|Gi)?")
 _UNITS = {"": 1, "Ki": 1 << 10, "Mi": 1 << 20, "Gi": 1 << 30}
 # Copier holds a file's text, its UTF-8 bytes and the answers at once, Python and git live
 # beside: this much over the limit leaves every honest template far from the bound.
+MAX_SECONDS_ENV = "GOSTARTER_MAX_RENDER_SECONDS"
+DEFAULT_MAX_SECONDS = 120
 _MEMORY_BASE = 512 << 20
 _MEMORY_FACTOR = 8
 
@@ -45,6 +52,51 @@ def max_render_bytes() -> int:
             f"{MAX_RENDER_ENV}={text!r} is not a size", hint="write bytes, or a size such as 64Mi or 1Gi"
         )
     return int(match.group(1)) * _UNITS[match.group(2) or ""]
+
+
+def max_render_seconds() -> int:
+    """The most CPU time, in seconds, one Copier call may spend (`$GOSTARTER_MAX_RENDER_SECONDS`)."""
+    text = os.environ.get(MAX_SECONDS_ENV, "").strip()
+    if not text:
+        return DEFAULT_MAX_SECONDS
+    if not (text.isascii() and text.isdigit()) or int(text) == 0:
+        raise UsageError(f"{MAX_SECONDS_ENV}={text!r} is not a number of seconds", hint="write e.g. 120")
+    return int(text)
+
+
+class RenderTimeExceeded(Exception):
+    """Raised wherever Python is when a rendering has spent its CPU time (see `cpu_bound`)."""
+
+    def __init__(self, seconds: int) -> None:
+        super().__init__(f"more than {seconds} s of CPU")
+        self.seconds = seconds
+
+
+@contextlib.contextmanager
+def cpu_bound() -> Iterator[None]:
+    """Inside, this process may spend at most `max_render_seconds()` seconds of CPU time of its own
+    (ITIMER_VIRTUAL: not its children's, not time spent waiting); past it, RenderTimeExceeded is
+    raised in the main thread, where the template's code runs. An outer bound already running
+    governs alone; outside the main thread (where no signal is delivered), nothing is bounded."""
+    seconds = max_render_seconds()
+    if (
+        not hasattr(signal, "ITIMER_VIRTUAL")
+        or threading.current_thread() is not threading.main_thread()
+        or signal.getitimer(signal.ITIMER_VIRTUAL)[0] > 0
+    ):
+        yield
+        return
+
+    def expired(signum: int, frame: object) -> None:
+        raise RenderTimeExceeded(seconds)
+
+    previous = signal.signal(signal.SIGVTALRM, expired)
+    signal.setitimer(signal.ITIMER_VIRTUAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_VIRTUAL, 0)
+        signal.signal(signal.SIGVTALRM, previous)
 
 
 def shown(size: int) -> str:

@@ -143,9 +143,10 @@ def _first_line(err: BaseException) -> str:
 @contextmanager
 def _template_faults() -> Iterator[None]:
     """Whatever template code raises (ZeroDivisionError, TypeError, RecursionError, MemoryError past
-    the memory bound, an undefined name...) becomes one RenderError naming the template's file and
-    line: a template is code, and a broken fork is the template's fault, not the user's. Inside the
-    call's scratch directory, so that the template's own files are still there to be named."""
+    the memory bound, RenderTimeExceeded past the CPU bound, an undefined name...) becomes one
+    RenderError naming the template's file and line: a template is code, and a broken fork is the
+    template's fault, not the user's. Inside the call's scratch directory, so that the template's
+    own files are still there to be named."""
     try:
         yield
     except (UnsafeTemplateError, GostarterError, jinja2.TemplateSyntaxError, _IntoGitDir):
@@ -159,6 +160,13 @@ def _template_faults() -> Iterator[None]:
                 f"the template is broken: {at}{what} (a value too big to hold); nothing was written",
                 hint=f"fix the template; ${bounds.MAX_RENDER_ENV} (default "
                 f"{bounds.shown(bounds.DEFAULT_MAX_RENDER_BYTES)}) sets the bounds",
+            ) from None
+        if isinstance(err, bounds.RenderTimeExceeded):
+            raise RenderError(
+                f"the template is broken: {at}it takes {err} to render (a loop too long); "
+                "nothing was written",
+                hint=f"fix the template; ${bounds.MAX_SECONDS_ENV} (default {bounds.DEFAULT_MAX_SECONDS}) "
+                "sets the bound",
             ) from None
         if place is None:
             # outside template code: the template's file only if the machine is not the cause
@@ -214,7 +222,7 @@ def _copier_errors(where: str, *, template: str) -> Iterator[None]:
             redirect_stdout(sys.stderr),
         ):
             warnings.simplefilter("ignore", CopierWarning)  # DirtyLocalWarning and friends, nothing else
-            with _template_faults(), bounds.memory_bound():
+            with _template_faults(), bounds.memory_bound(), bounds.cpu_bound():
                 yield
     except (KeyboardInterrupt, UnsafeTemplateError, GostarterError):
         raise

@@ -124,6 +124,74 @@ def test_a_huge_string_is_refused_at_once_in_bounded_memory(
     assert snapshot(project) == before
 
 
+@pytest.mark.parametrize("command", ["new", "update", "dry-run", "check"])
+def test_a_loop_too_long_is_stopped_by_the_cpu_bound(
+    mini_tracked: tuple[Path, Path], tmp_path: Path, command: str
+) -> None:
+    """A loop of 10**10 steps once hung every command: past $GOSTARTER_MAX_RENDER_SECONDS of CPU
+    it is stopped where it runs, in one line naming the file and line, nothing left behind."""
+    template, project = mini_tracked
+    release(
+        template,
+        "loop.txt.jinja",
+        "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+    )
+    before = snapshot(project)
+    tmp = private_tmp(tmp_path)
+    argv = {
+        "new": [
+            "new",
+            str(tmp_path / "fresh"),
+            "--template",
+            str(template),
+            "--defaults",
+            "--verify",
+            "none",
+        ],
+        "update": ["update", str(project), "--defaults", "--verify", "none"],
+        "dry-run": ["update", "--dry-run", str(project), "--defaults", "--verify", "none"],
+        "check": ["check", str(project)],
+    }[command]
+    started = time.monotonic()
+    done = gostarter_process(*argv, env={"TMPDIR": str(tmp), "GOSTARTER_MAX_RENDER_SECONDS": "2"})
+    seconds = time.monotonic() - started
+    expected = "template/loop.txt.jinja:2: it takes more than 2 s of CPU to render"
+    if command == "check":
+        assert done.returncode == 2 and expected in done.stderr, done.stderr
+        assert "Traceback" not in done.stderr
+    else:
+        assert_clean_error(done, 1, expected)
+    assert seconds < 60, f"{command}: {seconds:.0f} s"
+    assert snapshot(project) == before
+    assert not (tmp_path / "fresh").exists()
+    assert list(tmp.iterdir()) == []
+
+
+def test_the_cpu_bound_is_lifted_afterwards_and_refuses_a_bad_number(mini_tracked: tuple[Path, Path]) -> None:
+    """No timer and no handler of the bound's outlive it; a limit that is not a whole number of
+    seconds is a usage error."""
+    import signal
+
+    from generator import bounds
+
+    handler = signal.getsignal(signal.SIGVTALRM)
+    with bounds.cpu_bound():
+        assert signal.getitimer(signal.ITIMER_VIRTUAL)[0] > 0
+    assert signal.getitimer(signal.ITIMER_VIRTUAL)[0] == 0
+    assert signal.getsignal(signal.SIGVTALRM) == handler
+    _, project = mini_tracked
+    for bad in ("soon", "0", "1.5", "٣"):
+        done = gostarter(
+            "update",
+            str(project),
+            "--defaults",
+            "--verify",
+            "none",
+            env={"GOSTARTER_MAX_RENDER_SECONDS": bad},
+        )
+        assert_clean_error(done, 2, "GOSTARTER_MAX_RENDER_SECONDS=")
+
+
 # Run gostarter, then print the peak resident memory of the process in KiB on stdout.
 _PEAK = (
     "import resource, sys\n"
