@@ -218,6 +218,19 @@ def test_text_that_is_not_utf8_is_400_naming_where(web: Any) -> None:
     assert "the body is not UTF-8" in body["message"]
 
 
+def test_a_link_that_is_not_utf8_is_the_page_saying_so(web: Any) -> None:
+    """A browser that follows a share link (or sends the form) with bytes that are not UTF-8 gets
+    the page with the defaults and the reason, status 400, never a JSON body."""
+    html = {"Accept": "text/html"}
+    page = web.get("/?description=caf%E9&app_name=payments", headers=html)
+    assert page.status_code == 400 and page.headers["content-type"].startswith("text/html")
+    assert "the query is not UTF-8: byte 0xe9" in page.text and "data-warning" in page.text
+    assert 'value="payments"' not in page.text, "no answer of an unreadable link is used"
+    form = {**html, "Content-Type": "application/x-www-form-urlencoded"}
+    page = web.post("/starter.zip", content=b"description=caf\xe9", headers=form)
+    assert page.status_code == 400 and "the body is not UTF-8" in page.text
+
+
 def test_a_truncated_multipart_body_is_400_not_the_default_project(web: Any) -> None:
     multipart = {"Content-Type": "multipart/form-data; boundary=xyz"}
     whole = b'--xyz\r\nContent-Disposition: form-data; name="app_name"\r\n\r\npayments\r\n--xyz--\r\n'

@@ -269,13 +269,16 @@ async def _page(
     JavaScript off): refused or unknown parameters become messages on the page, never an error page.
     `from_link`: the answers came from a link, so a banner lists them before anything is downloaded."""
     state = _state(request)
-    read = await read_given(request)
+    try:
+        read, unread = await read_given(request), []
+    except Refused as err:  # a link or form that cannot be read at all (not UTF-8): said on the page
+        read, unread, status = Given(), [f"{err.message}; none of its answers were used."], 400
     given = read.answers
     by_name = {field.name: field for field in state.fields}
     values = {field.name: field.default for field in state.fields}
     errors: dict[str, str] = {}
     hidden: list[str] = []
-    warnings = unknown_warnings(read.unknown)
+    warnings = unread + unknown_warnings(read.unknown)
     if given:
         try:
             verdict = await _run(request, jobs.validate, given)
