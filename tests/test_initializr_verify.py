@@ -85,6 +85,29 @@ def test_a_fork_whose_main_go_does_not_compile_shows_the_compilers_line(
     until_nothing_left(docker_client, app, server.temp, 0)
 
 
+def test_a_smoke_step_that_fails_is_named_as_the_cli_names_it(
+    docker_client: Any, verifying_server: Callable[..., Served], tmp_path: Path
+) -> None:
+    """The image builds but its ENTRYPOINT names a file it lacks: the stream's result says
+    "starting the container failed", the CLI's words (it said "smoke-testing the container" for
+    every step of the smoke phase: the stream's progress never recorded its phase)."""
+    fork = copy_template(tmp_path / "fork")
+    dockerfile = fork / "template" / "Dockerfile.jinja"
+    dockerfile.write_text(
+        dockerfile.read_text().replace(
+            'ENTRYPOINT ["/usr/local/bin/{{ app_name }}"]', 'ENTRYPOINT ["/usr/local/bin/start.sh"]'
+        )
+    )
+    commit_all(fork, "an entrypoint the image lacks")
+    server, app = verifying_server(template=fork), app_name()
+    response = post_stream(server.port, "/api/verify", f"app_name={app}")
+    *_, (event, result) = sse_events(response)
+    response.connection.close()
+    assert event == "result" and result["result"] == "failed", result
+    assert result["reason"].startswith("starting the container failed: /usr/local/bin/start.sh"), result
+    until_nothing_left(docker_client, app, server.temp, 0)
+
+
 def test_a_client_that_disconnects_mid_build_leaves_nothing_within_5_s(
     docker_client: Any, verifying_server: Callable[..., Served], slow_fork: Path
 ) -> None:

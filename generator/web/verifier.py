@@ -58,6 +58,7 @@ class EventProgress(Progress):
         self.out.flush()
 
     def phase(self, name: str, detail: str = "") -> None:
+        super().phase(name, detail)  # the current phase, which names a failing smoke step (quiet: no output)
         # With several platforms, each phase names the platform it belongs to.
         where = {"platform": self.platform} if self.platform else {}
         self.emit("phase", name=PHASES.get(name, name), detail=detail, **where)
@@ -76,7 +77,7 @@ class EventProgress(Progress):
         self.emit("note", message=message)
 
     def close(self) -> None:
-        pass
+        super().close()  # between phases again; quiet, so nothing to clear
 
 
 def result_event(result: verify.Result, app: str) -> dict[str, Any]:
