@@ -26,7 +26,7 @@ import pytest
 from generator import verify
 from generator.verify import platforms
 from generator.verify.result import PlatformResult, Result, summary
-from generator.web.verifier import EventProgress
+from generator.web.verifier import HEALTH_STEP, EventProgress
 from tests.helpers import IN_CI, ROOT, render_project
 from tests.helpers import gostarter_process as gostarter
 
@@ -298,10 +298,12 @@ def test_the_web_stream_names_each_platforms_phases() -> None:
     progress = EventProgress(out)
     progress.platform = "linux/arm64"
     progress.phase("build", "x")
+    progress.step(HEALTH_STEP)
     progress.platform = ""
     progress.phase("build", "y")
-    first, second = (json.loads(line) for line in out.getvalue().splitlines())
+    first, healthy, second = (json.loads(line) for line in out.getvalue().splitlines())
     assert first["platform"] == "linux/arm64" and "platform" not in second
+    assert healthy["name"] == "healthy" and healthy["platform"] == "linux/arm64", "the healthy phase too"
 
 
 @pytest.mark.docker

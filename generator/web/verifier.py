@@ -59,15 +59,17 @@ class EventProgress(Progress):
 
     def phase(self, name: str, detail: str = "") -> None:
         super().phase(name, detail)  # the current phase, which names a failing smoke step (quiet: no output)
-        # With several platforms, each phase names the platform it belongs to.
-        where = {"platform": self.platform} if self.platform else {}
-        self.emit("phase", name=PHASES.get(name, name), detail=detail, **where)
+        self.emit("phase", name=PHASES.get(name, name), detail=detail, **self._where())
 
     def step(self, detail: str) -> None:
         if detail == HEALTH_STEP:
-            self.emit("phase", name="healthy", detail=detail)
+            self.emit("phase", name="healthy", detail=detail, **self._where())
         else:
             self.emit("step", detail=detail)
+
+    def _where(self) -> dict[str, str]:
+        """With several platforms, each phase names the platform it belongs to."""
+        return {"platform": self.platform} if self.platform else {}
 
     def raw(self, line: str) -> None:
         if not _NOISE.search(line):

@@ -45,6 +45,11 @@
     item.dataset.phase = data.name;
     const name = document.createElement("strong");
     name.textContent = data.name;
+    if (data.platform) {
+      // Verified on several platforms: each phase says which one it belongs to.
+      item.dataset.platform = data.platform;
+      name.textContent = `${data.name} (${data.platform})`;
+    }
     const detail = document.createElement("span");
     detail.textContent = data.detail ? ` ${data.detail} ` : " ";
     const elapsed = document.createElement("span");
