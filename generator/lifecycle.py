@@ -698,12 +698,12 @@ def write_report(drifts: list[Drift], path: Path, *, unchecked: Sequence[tuple[s
     (with the reason), so that a fleet's report is whole whatever happened to one project."""
     projects = [
         {
-            "project": _text(str(drift.project)),
-            "source": _text(sources.redact(drift.source)),
+            "project": str(drift.project),
+            "source": sources.redact(drift.source),
             "current": drift.current,
             "newest": drift.newest,
             "behind": drift.behind,
-            "changes": [{"path": _text(change.path), "status": change.status} for change in drift.changes],
+            "changes": [{"path": change.path, "status": change.status} for change in drift.changes],
         }
         for drift in drifts
     ]
@@ -714,13 +714,9 @@ def write_report(drifts: list[Drift], path: Path, *, unchecked: Sequence[tuple[s
         "current": len(drifts) - behind,
         "unchecked": len(unchecked),
         "projects": projects,
-        "errors": [{"project": _text(project), "error": _text(error)} for project, error in unchecked],
+        "errors": [{"project": project, "error": error} for project, error in unchecked],
     }
     inside = [drift.project for drift in drifts]
-    outputs.write_file(path, tomli_w.dumps(document).encode("utf-8"), what="report", inside=inside)
-
-
-def _text(name: str) -> str:
-    """A name as TOML can hold it: a path that is not UTF-8 (Linux allows any bytes; Python keeps
-    them as surrogates) shows each such byte as \\xNN, the rest as it is."""
-    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    outputs.write_file(
+        path, tomli_w.dumps(outputs.encodable(document)).encode("utf-8"), what="report", inside=inside
+    )

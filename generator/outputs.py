@@ -20,6 +20,7 @@ import os
 import stat
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from generator.errors import GostarterError, UsageError
 
@@ -139,3 +140,16 @@ def _why(err: OSError) -> str:
     if err.errno == errno.ENOSPC:
         return "no space left on the device; nothing was written"
     return err.strerror or str(err)
+
+
+def encodable(value: Any) -> Any:
+    """`value` (strings, in lists and mappings, at any depth) as TOML or JSON can hold it: a name that
+    is not UTF-8 (Linux allows any bytes in a path; Python keeps them as surrogates) shows each such
+    byte as \\xNN, the rest as it is."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    if isinstance(value, dict):
+        return {encodable(key): encodable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [encodable(item) for item in value]
+    return value

@@ -443,7 +443,8 @@ def write_report(data: Mapping[str, Any], path: Path, *, inside: Sequence[Path] 
 
     from generator import outputs
 
-    outputs.write_file(path, tomli_w.dumps(dict(data)).encode("utf-8"), what="report", inside=inside)
+    text = tomli_w.dumps(outputs.encodable(dict(data)))  # a path or hunk that is not UTF-8 as \xNN
+    outputs.write_file(path, text.encode("utf-8"), what="report", inside=inside)
 
 
 def merge(paths: Sequence[Path]) -> tuple[Target, list[Row]]:

@@ -136,6 +136,19 @@ def test_check_report_holds_a_path_that_is_not_utf8(mini_tracked: tuple[Path, Pa
     assert found["projects"][0]["project"].endswith("/proj\\xff")
 
 
+def test_rehearse_report_holds_names_that_are_not_utf8(tmp_path: Path) -> None:
+    """A rehearsal's report, like check's, holds a project path and a conflict hunk that are not
+    UTF-8 as valid TOML, each such byte shown as \\xNN (it was a UnicodeEncodeError)."""
+    from generator import rehearse
+
+    odd = os.fsdecode(bytes(tmp_path) + b"/svc\xfe")
+    data = {"projects": [{"project": odd, "hunks": [{"path": "Makefile", "text": os.fsdecode(b"<<<\xff")}]}]}
+    report = tmp_path / "rehearsal.toml"
+    rehearse.write_report(data, report)
+    found = tomllib.loads(report.read_text(encoding="utf-8"))["projects"][0]
+    assert found["project"].endswith("/svc\\xfe") and found["hunks"][0]["text"] == "<<<\\xff"
+
+
 def test_without_home_nothing_is_written_in_someone_elses_home(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
