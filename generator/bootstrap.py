@@ -43,15 +43,35 @@ def dependencies(script: Path) -> list[str]:
     return re.findall(r'"([^"]+)"', listed["items"]) if listed else []
 
 
-def cache_dir() -> Path:
-    """Where the user's caches go (the platformdirs convention)."""
+def own_home() -> Path | None:
+    """$HOME; with HOME unset, the account's home directory only when this user owns it. A process
+    started without HOME (a service, `env -i`, `sudo -u` with a reset environment) may be given a
+    home that belongs to someone else (root's, or a shared one): nothing is written there."""
+    home = os.environ.get("HOME")
+    if home:
+        return Path(home)
+    try:
+        import pwd
+
+        path = Path(pwd.getpwuid(os.getuid()).pw_dir)
+        return path if path.is_absolute() and path.stat().st_uid == os.getuid() else None
+    except (ImportError, KeyError, OSError):
+        return None
+
+
+def cache_dir() -> Path | None:
+    """Where the user's caches go (the platformdirs convention); None where there is no such place
+    of this user's own (no XDG_CACHE_HOME, HOME unset and the account's home someone else's)."""
     if sys.platform == "win32":
         return (
             Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local") / "gostarter" / "Cache"
         )
     if sys.platform == "darwin":
         return Path.home() / "Library" / "Caches" / "gostarter"
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "gostarter"
+    if os.environ.get("XDG_CACHE_HOME"):
+        return Path(os.environ["XDG_CACHE_HOME"]) / "gostarter"
+    home = own_home()
+    return home / ".cache" / "gostarter" if home is not None else None
 
 
 def say(message: str) -> None:
@@ -143,20 +163,26 @@ def bootstrap(script: Path, argv: list[str], missing: str) -> int:
     In the re-run itself (BOOTSTRAPPED set), a dependency that is still missing
     exits MISSING, so that the first run rebuilds the environment once. A cache
     directory that cannot be used (XDG_CACHE_HOME naming a file, no
-    permission) gives way to a temporary environment, removed afterwards.
+    permission) or that is not the user's own (HOME unset, the account's home
+    someone else's) gives way to a temporary environment, removed afterwards.
     """
     if os.environ.get(BOOTSTRAPPED):
         return MISSING
     if with_uv(script, argv) is not None:
         return 0
-    base = cache_dir() / "hook-env"
-    try:
-        why = _verify_in(base, script, argv)
-    except OSError as err:
-        say(
-            f"cannot use the cache directory {base} ({err.strerror or err}): "
-            "using a temporary environment instead"
-        )
+    cache, why = cache_dir(), ""
+    if cache is None:
+        say("no cache directory of this user's own (HOME is unset): using a temporary environment instead")
+    else:
+        try:
+            why = _verify_in(cache / "hook-env", script, argv)
+        except OSError as err:
+            say(
+                f"cannot use the cache directory {cache / 'hook-env'} ({err.strerror or err}): "
+                "using a temporary environment instead"
+            )
+            cache = None
+    if cache is None:
         try:
             with tempfile.TemporaryDirectory(prefix="gostarter-hook-env-") as tmp:
                 why = _verify_in(Path(tmp), script, argv, temporary=True)

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from generator import inputs, outputs
+from generator.bootstrap import own_home
 from generator.errors import PresetError
 
 ENV_VAR = "GOSTARTER_PRESET"
@@ -53,22 +54,6 @@ def user_preset_location() -> Path | None:
         return Path(config) / "gostarter" / "preset.toml"
     home = own_home()
     return home / ".config" / "gostarter" / "preset.toml" if home is not None else None
-
-
-def own_home() -> Path | None:
-    """$HOME; with HOME unset, the account's home directory only when this user owns it. A process
-    started without HOME (a service, `env -i`, `sudo -u` with a reset environment) may be given a
-    home that belongs to someone else (root's, or a shared one): nothing is written there."""
-    home = os.environ.get("HOME")
-    if home:
-        return Path(home)
-    try:
-        import pwd
-
-        path = Path(pwd.getpwuid(os.getuid()).pw_dir)
-        return path if path.is_absolute() and path.stat().st_uid == os.getuid() else None
-    except (ImportError, KeyError, OSError):
-        return None
 
 
 def locate(explicit: Path | None = None) -> tuple[Path | None, str]:

@@ -174,3 +174,30 @@ def test_without_home_nothing_is_written_in_someone_elses_home(
     done = gostarter("preset", "init", "--data", "module_prefix=github.com/acme", env={"HOME": str(mine)})
     assert done.returncode == 0, done.stderr
     assert (mine / ".config" / "gostarter" / "preset.toml").is_file()
+
+
+def test_without_home_the_copier_task_caches_nothing_in_someone_elses_home(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same for the Copier task's environment cache: no cache directory (a temporary
+    environment instead) unless XDG_CACHE_HOME or HOME names one, or the home is the user's own."""
+    import pwd
+
+    from generator import bootstrap
+
+    other = tmp_path / "someone-else"
+    other.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("needs root to give a directory away (CI runs as root)")
+    os.chown(other, 4242, 4242)
+    real = pwd.getpwuid(os.getuid())
+    monkeypatch.setattr(pwd, "getpwuid", lambda uid: pwd.struct_passwd((*real[:5], str(other), real[6])))
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    monkeypatch.delenv("HOME", raising=False)
+    assert bootstrap.cache_dir() is None
+    os.chown(other, os.getuid(), os.getgid())
+    assert bootstrap.cache_dir() == other / ".cache" / "gostarter", "the account's home, when it is one's own"
+    monkeypatch.setenv("HOME", str(tmp_path / "mine"))
+    assert bootstrap.cache_dir() == tmp_path / "mine" / ".cache" / "gostarter"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert bootstrap.cache_dir() == tmp_path / "xdg" / "gostarter"
