@@ -73,6 +73,7 @@ def test_interactive_new_with_a_rejected_then_corrected_answer(
     answer(child, "Runtime base of the final image")  # select list: keep the default
     answer(child, "Builder image")  # pre-filled from the preset
     answer(child, "Runtime image")
+    answer(child, "Platforms to build and verify")  # empty: the engine's own platform
     answer(child, "Maintainer", "Shop Team <shop@example.com>")
     answer(child, "compose.yaml")
     answer(child, "GitHub Actions workflow")
