@@ -70,10 +70,10 @@ def test_interactive_new_with_a_rejected_then_corrected_answer(
     answer(child, "Port the service listens on", "70000")
     child.expect_exact("must be between 1 and 65535")
     child.send(CTRL_U + "9090\r")
-    answer(child, "Runtime base of the final image")  # select list: keep the default
-    answer(child, "Builder image")  # pre-filled from the preset
-    answer(child, "Runtime image")
-    answer(child, "Platforms to build and verify")  # empty: the engine's own platform
+    # The defaults: the select list's, the images pre-filled from the preset, no platforms (the
+    # engine's own).
+    for prompt in ("Runtime base of the final image", "Builder image", "Runtime image", "Platforms to build"):
+        answer(child, prompt)
     answer(child, "Maintainer", "Shop Team <shop@example.com>")
     answer(child, "compose.yaml")
     answer(child, "GitHub Actions workflow")
