@@ -120,10 +120,17 @@ class RenderError(GostarterError):
     """Copier could not render or update the project."""
 
 
+class RenderBoundError(RenderError):
+    """A rendering went past a bound (memory, CPU time): the same rendering would again, so nothing
+    renders it a second time (check's fallback to a real update included)."""
+
+
 class GitDirectoryError(UsageError):
     """A template would write into a git directory (`.git` at any depth): refused, nothing run."""
 
-    def __init__(self, message: str, *, path: str, hint: str = "") -> None:
+    def __init__(self, message: str, *, path: str = "", hint: str = "") -> None:
+        # `path` has a default so that a fleet check's worker can send the error back (unpickled as
+        # cls(message), then its attributes).
         super().__init__(message, hint=hint)
         self.path = path
 

@@ -36,7 +36,7 @@ import yaml
 from packaging.version import InvalidVersion, Version
 
 from generator import bounds, children, outputs, render, sources
-from generator.errors import GitDirectoryError, GostarterError, UsageError
+from generator.errors import GitDirectoryError, GostarterError, RenderBoundError, UsageError
 from generator.project import ANSWERS_FILE, read_answers, recorded
 
 # What Copier writes around a conflict it could not merge (its "inline" mode).
@@ -380,11 +380,12 @@ def predict(project: Path, old_tree: Path, new_tree: Path, drift: Drift, work: P
 
 def _render_both(answers: Mapping[str, Any], *versions: tuple[Path, Path]) -> None:
     """Render each (tree, destination) with the recorded answers; _Inexact where that fails,
-    except for a release refused outright (it writes into a git directory)."""
+    except for a release refused outright (it writes into a git directory) or one past a bound
+    (memory, CPU time), which the real update would meet again at the same cost."""
     try:
         for tree, dest in versions:
             render.render_version(tree, dest, answers)
-    except GitDirectoryError:
+    except (GitDirectoryError, RenderBoundError):
         raise
     except GostarterError as err:
         raise _Inexact(err.message) from None

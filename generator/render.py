@@ -36,6 +36,7 @@ from generator.errors import (
     GitDirectoryError,
     GostarterError,
     InvalidAnswerError,
+    RenderBoundError,
     RenderError,
     UsageError,
 )
@@ -156,13 +157,13 @@ def _template_faults() -> Iterator[None]:
         at = f"{bounds.template_name(place[0], scratch=tempfile.tempdir)}:{place[1]}: " if place else ""
         if isinstance(err, MemoryError):
             what = f"it needs more than {bounds.shown(bounds.memory_budget())} of memory to render"
-            raise RenderError(
+            raise RenderBoundError(
                 f"the template is broken: {at}{what} (a value too big to hold); nothing was written",
                 hint=f"fix the template; ${bounds.MAX_RENDER_ENV} (default "
                 f"{bounds.shown(bounds.DEFAULT_MAX_RENDER_BYTES)}) sets the bounds",
             ) from None
         if isinstance(err, bounds.RenderTimeExceeded):
-            raise RenderError(
+            raise RenderBoundError(
                 f"the template is broken: {at}it takes {err} to render (a loop too long); "
                 "nothing was written",
                 hint=f"fix the template; ${bounds.MAX_SECONDS_ENV} (default {bounds.DEFAULT_MAX_SECONDS}) "

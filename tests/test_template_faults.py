@@ -167,6 +167,23 @@ def test_a_loop_too_long_is_stopped_by_the_cpu_bound(
     assert list(tmp.iterdir()) == []
 
 
+def test_check_meets_a_bound_once(mini_tracked: tuple[Path, Path]) -> None:
+    """A release past the CPU bound is check's row at the cost of one bound: the prediction's
+    failure is final, not followed by the real update on a throwaway copy (which would spend the
+    bound a second time, and did)."""
+    template, project = mini_tracked
+    release(
+        template,
+        "loop.txt.jinja",
+        "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+    )
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime
+    done = gostarter_process("check", str(project), env={"GOSTARTER_MAX_RENDER_SECONDS": "4"})
+    spent = resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime - before
+    assert done.returncode == 2 and "it takes more than 4 s of CPU to render" in done.stderr, done.stderr
+    assert 4 <= spent < 7.5, f"check spent {spent:.1f} s of CPU: the bound once, and start-up"
+
+
 def test_the_cpu_bound_is_lifted_afterwards_and_refuses_a_bad_number(mini_tracked: tuple[Path, Path]) -> None:
     """No timer and no handler of the bound's outlive it; a limit that is not a whole number of
     seconds is a usage error."""
