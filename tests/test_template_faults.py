@@ -43,6 +43,16 @@ def snapshot(project: Path) -> dict[str, str]:
     return {name: digest for name, digest in _snapshot(project).items() if not name.startswith(".git/")}
 
 
+def command_line(command: str, template: Path, project: Path, fresh: Path) -> list[str]:
+    """gostarter's arguments for `command` (new, update, dry-run, check) against the release."""
+    return {
+        "new": ["new", str(fresh), "--template", str(template), "--defaults", "--verify", "none"],
+        "update": ["update", str(project), "--defaults", "--verify", "none"],
+        "dry-run": ["update", "--dry-run", str(project), "--defaults", "--verify", "none"],
+        "check": ["check", str(project)],
+    }[command]
+
+
 def private_tmp(tmp_path: Path) -> Path:
     tmp = tmp_path / "tmpdir"
     tmp.mkdir(exist_ok=True)
@@ -72,20 +82,7 @@ def test_every_command_reports_a_broken_release_in_one_line(
     release(template, "broken.txt.jinja", FAULTS["RecursionError"])
     before = snapshot(project)
     tmp = private_tmp(tmp_path)
-    argv = {
-        "new": [
-            "new",
-            str(tmp_path / "fresh"),
-            "--template",
-            str(template),
-            "--defaults",
-            "--verify",
-            "none",
-        ],
-        "update": ["update", str(project), "--defaults", "--verify", "none"],
-        "dry-run": ["update", "--dry-run", str(project), "--defaults", "--verify", "none"],
-        "check": ["check", str(project)],
-    }[command]
+    argv = command_line(command, template, project, tmp_path / "fresh")
     done = gostarter_process(*argv, env={"TMPDIR": str(tmp)})
     if command == "check":  # the row names the project; the summary line follows
         assert done.returncode == 2, done.stderr
@@ -138,20 +135,7 @@ def test_a_loop_too_long_is_stopped_by_the_cpu_bound(
     )
     before = snapshot(project)
     tmp = private_tmp(tmp_path)
-    argv = {
-        "new": [
-            "new",
-            str(tmp_path / "fresh"),
-            "--template",
-            str(template),
-            "--defaults",
-            "--verify",
-            "none",
-        ],
-        "update": ["update", str(project), "--defaults", "--verify", "none"],
-        "dry-run": ["update", "--dry-run", str(project), "--defaults", "--verify", "none"],
-        "check": ["check", str(project)],
-    }[command]
+    argv = command_line(command, template, project, tmp_path / "fresh")
     started = time.monotonic()
     done = gostarter_process(*argv, env={"TMPDIR": str(tmp), "GOSTARTER_MAX_RENDER_SECONDS": "2"})
     seconds = time.monotonic() - started
