@@ -30,6 +30,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from generator import children  # standard library only, like this module
+
 BOOTSTRAPPED = "GOSTARTER_HOOK_BOOTSTRAPPED"  # set in the re-run, so that it never loops
 MISSING = 3  # the re-run's exit code when a dependency is still missing: the environment is rebuilt
 _METADATA = re.compile(r"^# /// script$\s(?P<content>(^#(| .*)$\s)+)^# ///$", re.M)
@@ -129,8 +131,7 @@ def cached_environment(
         for name, step in steps.items():
             done = subprocess.run(step, capture_output=True, text=True, check=False)
             if done.returncode != 0:
-                lines = [ln.strip() for ln in (done.stderr or done.stdout).splitlines() if ln.strip()]
-                return None, f"{name} failed: {lines[-1] if lines else f'exit {done.returncode}'}"
+                return None, f"{name} failed: {children.last_line(done)}"
         (staging / ".complete").write_text("\n".join(deps) + "\n")
         with contextlib.suppress(OSError):  # another run finished first: use its environment
             staging.rename(home)

@@ -96,6 +96,18 @@ def run(
     return subprocess.CompletedProcess(list(argv), proc.returncode, out, err)
 
 
+def last_line(done: subprocess.CompletedProcess[Any]) -> str:
+    """The line that says why a command failed: its first `fatal:` or `error:` line where it has one
+    (git's cause; what follows is advice), else the last non-blank line of its stderr (else
+    stdout), else its exit status."""
+    said = done.stderr or done.stdout or ""
+    if isinstance(said, bytes):
+        said = said.decode(errors="replace")
+    lines = [line.strip() for line in str(said).splitlines() if line.strip()]
+    causes = [line for line in lines if line.lower().startswith(("fatal:", "error:"))]
+    return (causes or lines or [f"exit {done.returncode}"])[0 if causes else -1]
+
+
 def adopt_orphans() -> None:
     """Linux: make this process the "subreaper" of its descendants (PR_SET_CHILD_SUBREAPER), so
     that one whose parent died (a template task's `sleep` after Copier killed its shell) is
@@ -219,8 +231,13 @@ def workers(count: int, tmp: Path | None = None, *, preload: Sequence[str] = ())
 
 def stop(pool: ProcessPoolExecutor) -> None:
     """End `pool` now: what has not started never will, and the workers are killed mid-work (what
-    they wrote is the caller's to remove). ProcessPoolExecutor has no public way to do this
-    before Python 3.14 (`kill_workers`)."""
+    they wrote is the caller's to remove). Python 3.14's `kill_workers()` where it exists; before
+    it, ProcessPoolExecutor has no public way, so the private process table is the fallback."""
+    kill_workers = getattr(pool, "kill_workers", None)
+    if callable(kill_workers):
+        kill_workers()
+        pool.shutdown(wait=True, cancel_futures=True)
+        return
     processes = dict(getattr(pool, "_processes", None) or {})
     for process in processes.values():
         with contextlib.suppress(ProcessLookupError, PermissionError, OSError, AttributeError):

@@ -31,7 +31,8 @@ class ExitCode(IntEnum):
 _MEANINGS = {
     ExitCode.SUCCESS: "success",
     ExitCode.FAILURE: "failure, including a failed verification",
-    ExitCode.USAGE: "bad usage or invalid input (an answer, a preset, a destination, an unreadable project)",
+    ExitCode.USAGE: "bad usage or invalid input (an answer, a preset, a destination, an unreadable project, "
+    "a template that cannot be reached)",
     ExitCode.HANGUP: "hung up (SIGHUP, a closed terminal); cleaned up as for 130",
     ExitCode.INTERRUPTED: "interrupted (Ctrl-C); whatever was started is removed",
     ExitCode.TERMINATED: "terminated (SIGTERM: a timeout, a cancelled CI job); cleaned up as for 130",
@@ -133,6 +134,17 @@ class GitDirectoryError(UsageError):
         # cls(message), then its attributes).
         super().__init__(message, hint=hint)
         self.path = path
+
+
+class TemplateUnreachableError(UsageError):
+    """The template's source cannot be reached (a wrong URL or path, the network, git refusing it):
+    exit 2 wherever it is met, since the source is the user's to correct."""
+
+    def __init__(self, message: str = "", *, source: str = "", reason: str = "", hint: str = "") -> None:
+        # Defaults, so that a fleet check's worker can send the error back (unpickled as cls(message)).
+        super().__init__(message or f"cannot reach the template {source}: {reason}", hint=hint)
+        self.source = source
+        self.reason = reason
 
 
 class EnvironmentProblem(GostarterError):

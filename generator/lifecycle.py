@@ -42,8 +42,6 @@ from generator.project import ANSWERS_FILE, read_answers, recorded
 # What Copier writes around a conflict it could not merge (its "inline" mode).
 CONFLICT_MARKERS = ("<<<<<<< before updating", ">>>>>>> after updating")
 STATUSES = ("updated", "conflict", "added", "removed")
-_GIT = ["git", "-c", "user.name=gostarter", "-c", "user.email=gostarter@localhost"]
-_GIT += ["-c", "commit.gpgsign=false"]
 
 
 @dataclass(frozen=True)
@@ -114,7 +112,7 @@ def as_version(text: str) -> Version:
 
 
 def _git(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return sources.run_local_git([*_GIT, *args], cwd=cwd)
+    return sources.run_local_git([*sources.GIT, *args], cwd=cwd)
 
 
 def newest_version(source: str) -> str:
@@ -124,8 +122,7 @@ def newest_version(source: str) -> str:
     argv = ["git", "ls-remote", "--", sources.git_url(source)]
     listed = sources.run_git(argv, source=source)
     if listed.returncode != 0:
-        last = (str(listed.stderr).strip().splitlines() or [f"exit {listed.returncode}"])[-1]
-        raise UsageError(sources.redact(f"cannot reach the template {source}: {last}"))
+        raise sources.unreachable(source, listed)
     versions = []
     head = ""
     for line in str(listed.stdout).splitlines():

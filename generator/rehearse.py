@@ -38,15 +38,6 @@ from generator.errors import GostarterError, UsageError
 from generator.project import read_answers, recorded
 
 REPORT_FORMAT = 1
-_GIT = [
-    "git",
-    "-c",
-    "user.name=gostarter",
-    "-c",
-    "user.email=gostarter@localhost",
-    "-c",
-    "commit.gpgsign=false",
-]
 HUNK_CONTEXT = 3  # lines of context around a conflict, as `git diff` shows
 
 
@@ -152,8 +143,7 @@ class _Clone:
         argv = ["git", "clone", "--quiet", "--bare", "--", sources.git_url(source), str(self.path)]
         cloned = sources.run_git(argv, source=source, cwd=work)
         if cloned.returncode != 0:
-            last = (str(cloned.stderr).strip().splitlines() or [f"exit {cloned.returncode}"])[-1]
-            raise UsageError(sources.redact(f"cannot reach the template {source}: {last}"))
+            raise sources.unreachable(source, cloned)
 
     def _git(self, *args: str) -> str | None:
         done = children.run(["git", "-C", str(self.path), *args])
@@ -254,7 +244,9 @@ def _rehearse_one(job: _Job, target: Target, options: Options) -> Row:
         with lifecycle.throwaway_copy(job.project) as copy:
             # The old version is rendered from SRC too (which holds it), whatever URL the project records.
             write_provenance(copy, job.current, job.source)
-            children.run([*_GIT, "commit", "-qam", "rehearsal: the template SRC as its source"], cwd=copy)
+            children.run(
+                [*sources.GIT, "commit", "-qam", "rehearsal: the template SRC as its source"], cwd=copy
+            )
             try:
                 with lifecycle.about(job.project, copy):  # errors name the project, not its copy
                     render.update(

@@ -16,6 +16,7 @@ import functools
 import os
 import re
 import shutil
+import subprocess
 import sys
 import tempfile
 import warnings
@@ -242,9 +243,9 @@ def _copier_errors(where: str, *, template: str) -> Iterator[None]:
         raise InvalidAnswerError(f"invalid answer{where}: {err}") from None
     except CopierError as err:
         raise RenderError(sources.redact(f"copier: {err}")) from None
-    except ProcessExecutionError as err:
-        last = (str(err.stderr).strip().splitlines() or [f"exit {err.retcode}"])[-1]
-        raise RenderError(sources.redact(f"git failed on the template {template}: {last}")) from None
+    except ProcessExecutionError as err:  # Copier's git could not clone or check out the template
+        done = subprocess.CompletedProcess(err.argv, int(err.retcode or 1), err.stdout, err.stderr)
+        raise sources.unreachable(template, done) from None
     except OSError as err:
         raise RenderError(
             sources.redact(f"cannot render the template: {err}")

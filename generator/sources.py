@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from generator import children
-from generator.errors import UsageError
+from generator.errors import TemplateUnreachableError, UsageError
 
 # git's own transports that a template may come from; never ext:: or fd::, which run commands.
 ALLOWED_PROTOCOLS = "file:https:http:ssh:git"
@@ -186,6 +186,16 @@ def apply_git_policy() -> None:
         for key in INHERITED_REPOSITORY:
             if key in plumbum.local.env:
                 del plumbum.local.env[key]
+
+
+# The identity of the commits gostarter makes in its own throwaway repositories (never the user's).
+GIT: tuple[str, ...] = ("git", "-c", "user.name=gostarter", "-c", "user.email=gostarter@localhost")
+GIT += ("-c", "commit.gpgsign=false")
+
+
+def unreachable(source: str, done: subprocess.CompletedProcess[Any]) -> TemplateUnreachableError:
+    """The error for a git command that could not reach `source`, its URL's credentials redacted."""
+    return TemplateUnreachableError(source=redact(source), reason=redact(children.last_line(done)))
 
 
 def run_local_git(argv: Sequence[str], *, cwd: Path) -> subprocess.CompletedProcess[str]:

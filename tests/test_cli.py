@@ -365,6 +365,15 @@ def test_unusable_template_is_a_clean_error(tmp_path: Path) -> None:
     assert not (tmp_path / "x").exists()
 
 
+def test_a_template_copier_cannot_clone_is_the_same_error_as_check_gives(tmp_path: Path) -> None:
+    """A git template that cannot be reached is exit 2 and one line naming it and git's cause, in
+    `new` (Copier's clone) as in `check` and `update` (gostarter's own git): one error, one code."""
+    url = f"git+file://{tmp_path / 'nowhere.git'}"
+    done = gostarter_process("new", str(tmp_path / "x"), "--template", url, "--defaults", "--verify", "none")
+    assert_clean_error(done, 2, f"cannot reach the template {url}", "does not appear to be a git repository")
+    assert not (tmp_path / "x").exists()
+
+
 @pytest.mark.parametrize("how", ["dot", "pwd"])
 def test_new_into_the_current_empty_directory_keeps_it(tmp_path: Path, how: str) -> None:
     """`gostarter new .` and `gostarter new "$PWD"` fill the empty directory in place (same inode, mode)."""

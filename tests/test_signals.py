@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -121,3 +122,46 @@ def test_a_signal_while_updating_rolls_the_update_back(tmp_path: Path, signum: i
     assert work_tree(snapshot(project)) == work_tree(before), "a half-applied update was left"
     assert git(project, "status", "--porcelain") == ""
     assert list((tmp_path / "tmp").iterdir()) == [], "Copier's temporary directories were left"
+
+
+def _stop_pool_mid_work(pool: ProcessPoolExecutor) -> float:
+    """Start a 60-second job in `pool`, stop the pool once the job runs; how long stop() took."""
+    from generator import children
+
+    running = pool.submit(time.sleep, 60)
+    deadline = time.monotonic() + 30
+    while not running.running() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.2)  # the worker has taken the job
+    started = time.monotonic()
+    children.stop(pool)
+    return time.monotonic() - started
+
+
+def test_a_pool_is_stopped_mid_work_without_waiting_for_its_jobs() -> None:
+    """children.stop ends a worker in the middle of a job at once (on Pythons before 3.14 through
+    the pool's private process table, the fallback), rather than waiting the job out."""
+    from generator import children
+
+    took = _stop_pool_mid_work(children.workers(1))
+    assert took < 10, f"stop() waited {took:.1f} s for a 60 s job"
+
+
+class _KillablePool(ProcessPoolExecutor):
+    """A pool with Python 3.14's public kill_workers(), counting its calls."""
+
+    killed = 0
+
+    def kill_workers(self) -> None:
+        type(self).killed += 1
+        for process in list(getattr(self, "_processes", {}).values()):
+            os.kill(process.pid, signal.SIGKILL)
+
+
+def test_a_pool_with_kill_workers_is_stopped_through_it() -> None:
+    """Where ProcessPoolExecutor has kill_workers() (Python 3.14), children.stop uses it, not the
+    private process table."""
+    pool = _KillablePool(max_workers=1)
+    took = _stop_pool_mid_work(pool)
+    assert _KillablePool.killed == 1
+    assert took < 10
