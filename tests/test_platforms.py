@@ -28,8 +28,9 @@ from generator.reporting import Phase
 from generator.verify import platforms
 from generator.verify.result import PlatformResult, Result, summary
 from generator.web.verify_process import EventStream
-from tests.helpers import IN_CI, ROOT, render_project
-from tests.helpers import gostarter_process as gostarter
+from tests.helpers.checkout import IN_CI, ROOT
+from tests.helpers.repos import render_project
+from tests.helpers.running import gostarter_process as gostarter
 
 BOTH = "linux/amd64,linux/arm64"
 HANDLER = platforms.BINFMT / "qemu-aarch64"
