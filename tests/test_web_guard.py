@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from generator.web.registries import Registry, defaults, locate, refused_image
+from generator.web.state import of
 from tests.helpers.running import gostarter
 from tests.helpers.web import initializr, serve, wait_served
 
@@ -78,7 +79,7 @@ def test_verify_takes_only_json_from_the_servers_own_page_and_only_allowed_image
     with JSON, and an image from a registry the server does not trust is 400 naming the field, all
     before any verification is admitted."""
     with initializr(tmp_path / "temp", verify="docker") as client:
-        verifications = client.app.state.verifications
+        verifications = of(client.app).verifications
         assert client.post("/api/verify", data={"app_name": "x"}).status_code == 415
         text = {"Content-Type": "text/plain"}
         assert client.post("/api/verify", content=b'{"app_name": "x"}', headers=text).status_code == 415
