@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from bench.served import serve, wait_served
 from generator import verify
 from generator.errors import EnvironmentProblem
 from tests import standin
@@ -24,7 +25,7 @@ from tests.helpers.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.helpers.checkout import IN_CI
 from tests.helpers.repos import SMALL_SERVICE, commit_all, copy_template, inline_template
 from tests.helpers.running import go_env, gostarter
-from tests.helpers.web import Served, initializr, serve, wait_served
+from tests.helpers.web import Served, initializr
 
 
 @pytest.fixture(scope="session", autouse=True)
