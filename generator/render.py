@@ -10,7 +10,6 @@ whether it was typed, passed with --data or read from a preset.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import re
 import shutil
@@ -29,14 +28,12 @@ import jinja2
 from copier.errors import CopierError, CopierWarning, PathError, UnsafeTemplateError
 from plumbum import ProcessExecutionError
 
-from generator import bounds, children, sources, staging
+from generator import bounds, children, faults, git_guard, sources, staging
 from generator.answer_checks import DATA, check_keys, refuse_internal_keys
 from generator.answer_checks import Answers as Answers  # re-exported: callers of render.Answers keep working
 from generator.errors import (
-    GitDirectoryError,
     GostarterError,
     InvalidAnswerError,
-    RenderBoundError,
     RenderError,
     UnknownQuestionsError,
     UsageError,
@@ -53,7 +50,6 @@ NO_HOOK_VERIFY = {"verify": "none"}
 _VALIDATION = re.compile(r"Validation error for question '(?P<key>[^']+)': (?P<msg>.*)", re.S)
 
 
-_FORK_HINT = "fix the template (or report it to whoever maintains it); nothing was written"
 _BIG_HINT = f"fix the template, or raise ${bounds.MAX_RENDER_ENV} if it is meant to render this much"
 # Passed to every Copier call, whatever the template's own `_exclude` says (Copier puts the
 # caller's patterns last, and the last match wins): nothing rendered lands in a git directory.
@@ -90,29 +86,10 @@ def _validation_failure(err: ValueError) -> tuple[str, str]:
     return (match["key"], match["msg"].strip()) if match else ("", str(err))
 
 
-class _IntoGitDir(Exception):
-    """Copier was about to render `path` (relative to the destination) into a git directory."""
-
-    def __init__(self, path: str) -> None:
-        super().__init__(path)
-        self.path = path
-
-
-def _into_git_dir(root: Path, relpath: Path) -> bool:
-    """Whether `relpath` under `root` is in a git directory: a `.git` part (in any case, as git
-    itself refuses on case-insensitive file systems), or a symlink already written leading into one."""
-    if any(part.casefold() == ".git" for part in relpath.parts):
-        return True
-    with contextlib.suppress(OSError, RuntimeError, ValueError):
-        real = (root / relpath).resolve().relative_to(root.resolve())
-        return any(part.casefold() == ".git" for part in real.parts)
-    return False
-
-
 def _guard_git_dir() -> None:
     """Make Copier refuse, by name, any path it renders into a git directory.
 
-    Copier asks `Worker.match_exclude` (an internal cached property: tests/test_git_safety.py
+    Copier asks `Worker.match_exclude` (an internal cached property: tests/test_copier_contract.py
     holds its contract) about every path it renders, by its rendered name, pretend runs
     included, before writing it: a release whose `{{ '.git' }}/hooks/pre-commit` would add a
     hook is refused when its answers are checked, before Copier's update starts. `EXCLUDE`
@@ -128,8 +105,8 @@ def _guard_git_dir() -> None:
         root = Path(self.dst_path)
 
         def match(path: Path) -> bool:
-            if _into_git_dir(root, Path(path)):
-                raise _IntoGitDir(str(path))
+            if git_guard.into_git_dir(root, Path(path)):
+                raise git_guard.IntoGitDir(str(path))
             return bool(excluded(path))
 
         return match
@@ -137,18 +114,11 @@ def _guard_git_dir() -> None:
     guarded: Any = functools.cached_property(match_exclude)
     guarded.__set_name__(Worker, "match_exclude")
     guarded.gostarter_guard = True
+    guarded.gostarter_original = original  # Copier's own, for tests/test_copier_contract.py
     setattr(Worker, "match_exclude", guarded)  # noqa: B010 - a cached_property, not a method
 
 
 _guard_git_dir()
-
-
-def _jinja_problem(err: jinja2.TemplateError) -> str:
-    """A Jinja error in one line, with the template file and line where Jinja knows them."""
-    message = (err.message or type(err).__name__).splitlines()[0]
-    if isinstance(err, jinja2.TemplateSyntaxError) and err.lineno:
-        return f"{err.name or bounds.template_name(err.filename or '')}:{err.lineno}: {message}"
-    return message
 
 
 @contextmanager
@@ -165,45 +135,19 @@ def _scratch() -> Iterator[None]:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return f"{type(err).__name__}: {text[0][:200]}" if text else type(err).__name__
-
-
 @contextmanager
 def _template_faults() -> Iterator[None]:
-    """Whatever template code raises (ZeroDivisionError, TypeError, RecursionError, MemoryError past
-    the memory bound, RenderTimeExceeded past the CPU bound, an undefined name...) becomes one
-    RenderError naming the template's file and line: a template is code, and a broken fork is the
-    template's fault, not the user's. Inside the call's scratch directory, so that the template's
-    own files are still there to be named."""
+    """Whatever template code raises becomes one RenderError naming the template's file and line
+    (faults.template_fault); Copier's own refusals and gostarter's errors pass as they are."""
     try:
         yield
-    except (UnsafeTemplateError, GostarterError, jinja2.TemplateSyntaxError, _IntoGitDir):
+    except (UnsafeTemplateError, GostarterError, jinja2.TemplateSyntaxError, git_guard.IntoGitDir):
         raise
     except Exception as err:
-        place = bounds.template_line(err)
-        at = f"{bounds.template_name(place[0], scratch=tempfile.tempdir)}:{place[1]}: " if place else ""
-        if isinstance(err, MemoryError):
-            what = f"it needs more than {bounds.shown(bounds.memory_budget())} of memory to render"
-            raise RenderBoundError(
-                f"the template is broken: {at}{what} (a value too big to hold); nothing was written",
-                hint=f"fix the template; ${bounds.MAX_RENDER_ENV} (default "
-                f"{bounds.shown(bounds.DEFAULT_MAX_RENDER_BYTES)}) sets the bounds",
-            ) from None
-        if isinstance(err, bounds.RenderTimeExceeded):
-            raise RenderBoundError(
-                f"the template is broken: {at}it takes {err} to render (a loop too long); "
-                "nothing was written",
-                hint=f"fix the template; ${bounds.MAX_SECONDS_ENV} (default {bounds.DEFAULT_MAX_SECONDS}) "
-                "sets the bound",
-            ) from None
-        if place is None:
-            # outside template code: the template's file only if the machine is not the cause
-            at = "" if isinstance(err, OSError) else _copier_file(err)
-            if not at:
-                raise
-        raise RenderError(f"the template is broken: {at}{_first_line(err)}", hint=_FORK_HINT) from None
+        fault = faults.template_fault(err, rendering=_copier_file(err))
+        if fault is None:
+            raise
+        raise fault from None
 
 
 def _copier_file(err: BaseException) -> str:
@@ -221,21 +165,6 @@ def _copier_file(err: BaseException) -> str:
 
 
 @contextmanager
-def _git_dir_refused(template: str) -> Iterator[None]:
-    """A path Copier was about to render into a git directory, as the refusal that names it."""
-    try:
-        yield
-    except _IntoGitDir as err:
-        raise GitDirectoryError(
-            f"the template {sources.redact(template)} writes {err.path}, inside a git directory; "
-            "gostarter never lets a template write there (it would run commands: hooks, fsmonitor), "
-            "nothing was changed",
-            path=err.path,
-            hint="report it to whoever maintains the template",
-        ) from None
-
-
-@contextmanager
 def _copier_errors(source: str, *, template: str) -> Iterator[None]:
     """Run a Copier call under gostarter's git policy (allowed transports) and network deadline,
     turning its exceptions into gostarter errors with a one-line message, credentials redacted.
@@ -247,7 +176,7 @@ def _copier_errors(source: str, *, template: str) -> Iterator[None]:
             _scratch(),
             sources.network_deadline(template),
             sources.local_git_deadline(),
-            _git_dir_refused(template),
+            git_guard.refused(template),
             warnings.catch_warnings(),
             redirect_stdout(sys.stderr),
         ):
@@ -260,10 +189,12 @@ def _copier_errors(source: str, *, template: str) -> Iterator[None]:
         raise RenderError(
             f"the template renders a path outside the template or the project, which Copier forbids: "
             f"{str(err).splitlines()[0]}",
-            hint=_FORK_HINT,
+            hint=faults.FORK_HINT,
         ) from None
     except jinja2.TemplateError as err:
-        raise RenderError(f"the template is broken: {_jinja_problem(err)}", hint=_FORK_HINT) from None
+        raise RenderError(
+            f"the template is broken: {faults.jinja_problem(err)}", hint=faults.FORK_HINT
+        ) from None
     except ValueError as err:
         key, detail = _validation_failure(err)
         raise InvalidAnswerError(key, detail, source) from None
@@ -276,7 +207,7 @@ def _copier_errors(source: str, *, template: str) -> Iterator[None]:
         raise RenderError(sources.redact(f"cannot render the template: {err}"), os_error=err) from None
     except Exception as err:  # noqa: BLE001 - Copier's own failure, whatever its kind: one line
         raise RenderError(
-            sources.redact(f"copier failed on the template {template}: {_first_line(err)}")
+            sources.redact(f"copier failed on the template {template}: {faults.first_line(err)}")
         ) from None
 
 

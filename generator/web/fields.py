@@ -7,7 +7,7 @@ the API, which asks Copier, whenever an answer changes.
 
 Two keys of a question are the page's own: `label` (a short name for the field;
 else the key, humanised) and `section` (the group the field is shown in; else
-OTHER). Copier ignores keys it does not know in a question (tests/test_web.py
+OTHER). Copier ignores keys it does not know in a question (tests/test_copier_contract.py
 holds it to that), so a fork's new question gets both with no code change.
 """
 
