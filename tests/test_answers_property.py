@@ -24,7 +24,9 @@ from hypothesis import strategies as st
 
 from generator.errors import InvalidAnswerError
 from generator.render import Template, check_answers
-from tests.helpers import IN_CI, ROOT, backstage_problems, render_project
+from tests.helpers.backstage import backstage_problems
+from tests.helpers.checkout import IN_CI, ROOT
+from tests.helpers.repos import render_project
 
 TEMPLATE = Template.resolve()
 EXPLORE = 0 if IN_CI else int(os.environ.get("GOSTARTER_PROPERTY_EXAMPLES", "0"))

@@ -9,14 +9,9 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.helpers import (
-    assert_clean_error,
-    backstage_problems,
-    commit_all,
-    copy_template,
-    gostarter,
-    render_project,
-)
+from tests.helpers.backstage import backstage_problems
+from tests.helpers.repos import commit_all, copy_template, render_project
+from tests.helpers.running import assert_clean_error, gostarter
 
 CATALOG = "catalog-info.yaml"
 

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from bench.run import TARGETS, Figures
-from tests.helpers import ROOT, run
+from tests.helpers.checkout import ROOT
+from tests.helpers.running import run
 
 
 @pytest.mark.docker

@@ -15,14 +15,9 @@ import yaml
 from generator import verify
 from generator.errors import EnvironmentProblem, ExitCode, exit_codes_help
 from generator.verify import native
-from tests.helpers import (
-    ROOT,
-    assert_clean_error,
-    copy_template,
-    gostarter,
-    gostarter_process,
-    render_project,
-)
+from tests.helpers.checkout import ROOT
+from tests.helpers.repos import copy_template, render_project
+from tests.helpers.running import assert_clean_error, gostarter, gostarter_process
 
 
 @pytest.fixture(autouse=True)

@@ -27,8 +27,9 @@ from generator.errors import UsageError
 from generator.verify import docker as docker_mode
 from generator.verify import limits
 from tests.engine_proxy import EngineProxy
-from tests.helpers import ROOT, render_project
-from tests.helpers import gostarter as gostarter_in_process
+from tests.helpers.checkout import ROOT
+from tests.helpers.repos import render_project
+from tests.helpers.running import gostarter as gostarter_in_process
 
 docker = pytest.mark.docker
 SUMMARY = "gostarter: verification failed (docker): "

@@ -15,7 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import assert_clean_error, commit_all, copy_template, git, snapshot
+from tests.helpers.files import snapshot
+from tests.helpers.repos import commit_all, copy_template, git
+from tests.helpers.running import assert_clean_error
 
 ANSWERS_TEMPLATE = "# Changes here will be overwritten by Copier\n{{ _copier_answers|to_nice_yaml -}}\n"
 COPIER_YML = """\

@@ -9,7 +9,7 @@ import pytest
 
 from generator import hook
 from generator.errors import ExitCode
-from tests.helpers import render_project
+from tests.helpers.repos import render_project
 
 
 def test_bad_arguments_are_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:

@@ -31,25 +31,20 @@ from hypothesis import strategies as st
 
 from generator import bootstrap, hook, lifecycle, sources
 from generator.errors import GostarterError, UsageError
-from tests.helpers import (
+from tests.helpers.checkout import ROOT
+from tests.helpers.files import fill, snapshot, tmpfs
+from tests.helpers.processes import alive, descendants
+from tests.helpers.repos import (
     OWNER_MAIN,
-    ROOT,
-    alive,
     answers,
-    assert_clean_error,
     commit_all,
     copy_template,
-    descendants,
-    fill,
     generate,
     git,
-    gostarter,
-    gostarter_process,
     release_1_1,
     render_project,
-    snapshot,
-    tmpfs,
 )
+from tests.helpers.running import assert_clean_error, gostarter, gostarter_process
 
 # ============================================================== shared
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from generator.web.server import CLOSE_SECONDS
-from tests.helpers import SlowUpload, http, serve, wait_served
+from tests.helpers.web import SlowUpload, http, serve, wait_served
 
 
 def _until(predicate: Callable[[], bool], seconds: float = 10) -> None:

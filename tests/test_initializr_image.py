@@ -17,18 +17,9 @@ from typing import Any
 import pytest
 
 from generator import verify
-from tests.helpers import (
-    INITIALIZR,
-    SlowUpload,
-    app_name,
-    build_initializr_image,
-    free_port,
-    http,
-    post_stream,
-    run,
-    sse_events,
-    until_nothing_left,
-)
+from tests.helpers.engine import INITIALIZR, app_name, build_initializr_image, until_nothing_left
+from tests.helpers.running import run
+from tests.helpers.web import SlowUpload, free_port, http, post_stream, sse_events
 
 LABEL = "dev.gostarter.test.initializr"
 HARDENED = {"read_only": True, "cap_drop": ["ALL"], "security_opt": ["no-new-privileges"]}

@@ -17,7 +17,9 @@ from generator import cli, presets
 from generator.render import check_answers
 from generator.template import Template
 from generator.web import origin
-from tests.helpers import INITIALIZR, ROOT, run
+from tests.helpers.checkout import ROOT
+from tests.helpers.engine import INITIALIZR
+from tests.helpers.running import run
 
 K8S = INITIALIZR / "k8s"
 DOCKERFILE = (INITIALIZR / "Dockerfile").read_text()

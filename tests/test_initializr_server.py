@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from generator import children
-from tests.helpers import SlowUpload, http, serve, wait_served
+from tests.helpers.web import SlowUpload, http, serve, wait_served
 
 pytestmark = pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="reads Linux's /proc")
 

@@ -15,17 +15,9 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import (
-    Served,
-    app_name,
-    commit_all,
-    copy_template,
-    http,
-    initializr,
-    post_stream,
-    sse_events,
-    until_nothing_left,
-)
+from tests.helpers.engine import app_name, until_nothing_left
+from tests.helpers.repos import commit_all, copy_template
+from tests.helpers.web import Served, http, initializr, post_stream, sse_events
 
 pytestmark = pytest.mark.docker
 PHASES = ["render", "build", "start", "first response", "healthy", "stop"]

@@ -10,7 +10,10 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import Served, app_name, axe_violations, commit_all, copy_template, until_nothing_left
+from tests.helpers.browser import axe_violations
+from tests.helpers.engine import app_name, until_nothing_left
+from tests.helpers.repos import commit_all, copy_template
+from tests.helpers.web import Served
 
 pytestmark = pytest.mark.docker
 PHASES = ["render", "build", "start", "first response", "healthy", "stop"]

@@ -22,27 +22,21 @@ from pathlib import Path
 import pytest
 
 from generator import lifecycle
-from tests.helpers import (
-    IN_CI,
+from tests.helpers.checkout import IN_CI, ROOT
+from tests.helpers.files import snapshot
+from tests.helpers.processes import alive, cmdline, descendants
+from tests.helpers.repos import (
     OWNER_MAIN,
     OWNER_MAKEFILE_LINE,
-    ROOT,
-    alive,
     answers,
-    assert_clean_error,
-    cmdline,
     commit_all,
     copy_template,
-    descendants,
     generate,
     git,
-    gostarter,
-    gostarter_process,
     owner_edits,
     release_1_1,
-    run,
-    snapshot,
 )
+from tests.helpers.running import assert_clean_error, gostarter, gostarter_process, run
 
 
 def test_a_project_records_its_template_and_version(template_repo: Path, tmp_path: Path) -> None:

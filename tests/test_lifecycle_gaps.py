@@ -11,7 +11,9 @@ from generator import hook, lifecycle
 from generator.template import Template
 from generator.verify import native
 from generator.web.prepare import prepare
-from tests.helpers import ROOT, answers, commit_all, copy_template, generate, git, gostarter, owner_edits, run
+from tests.helpers.checkout import ROOT
+from tests.helpers.repos import answers, commit_all, copy_template, generate, git, owner_edits
+from tests.helpers.running import gostarter, run
 
 
 def test_an_untagged_template_is_checked_and_updated_by_commit(tmp_path: Path) -> None:

@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 
 from generator import bootstrap
-from tests.helpers import ROOT, run
+from tests.helpers.checkout import ROOT
+from tests.helpers.running import run
 
 pytestmark = pytest.mark.docker
 

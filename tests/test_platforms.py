@@ -27,8 +27,9 @@ from generator import verify
 from generator.verify import platforms
 from generator.verify.result import PlatformResult, Result, summary
 from generator.web.verifier import HEALTH_STEP, EventProgress
-from tests.helpers import IN_CI, ROOT, render_project
-from tests.helpers import gostarter_process as gostarter
+from tests.helpers.checkout import IN_CI, ROOT
+from tests.helpers.repos import render_project
+from tests.helpers.running import gostarter_process as gostarter
 
 BOTH = "linux/amd64,linux/arm64"
 HANDLER = platforms.BINFMT / "qemu-aarch64"

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import sys
 
-from tests.helpers import ROOT, run
+from tests.helpers.checkout import ROOT
+from tests.helpers.running import run
 
 SOURCES = ["generator", "tests", "hooks", "bench", "migrations"]
 

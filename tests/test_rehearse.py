@@ -16,18 +16,9 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import (
-    answers,
-    commit_all,
-    copy_template,
-    generate,
-    git,
-    gostarter,
-    gostarter_process,
-    owner_edits,
-    release_1_1,
-    snapshot,
-)
+from tests.helpers.files import snapshot
+from tests.helpers.repos import answers, commit_all, copy_template, generate, git, owner_edits, release_1_1
+from tests.helpers.running import gostarter, gostarter_process
 
 MIGRATION = """  - version: "1.1.0"
     command:

@@ -14,7 +14,8 @@ import pytest
 
 from generator import bounds, outputs, presets
 from generator.errors import PresetError
-from tests.helpers import COPIER_YML, assert_clean_error, commit_all, git, gostarter, gostarter_process
+from tests.helpers.repos import COPIER_YML, commit_all, git
+from tests.helpers.running import assert_clean_error, gostarter, gostarter_process
 
 DEPTH = 1100  # deeper than Python's recursion limit: rglob, copytree and rmtree all failed on it
 

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import commit_all, copy_template, git, render_project, snapshot
+from tests.helpers.files import snapshot
+from tests.helpers.repos import commit_all, copy_template, git, render_project
 
 SIGNALS = [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGHUP, 129)]
 

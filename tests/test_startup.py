@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from generator import verify
-from tests.helpers import commit_all, copy_template, imported_modules, render_project
+from tests.helpers.repos import commit_all, copy_template, render_project
+from tests.helpers.running import imported_modules
 
 HEAVY = ("copier", "docker", "questionary", "pydantic", "prompt_toolkit", "jinja2", "requests")
 

@@ -11,7 +11,9 @@ import pytest
 import yaml
 
 from generator.template import write_provenance
-from tests.helpers import backstage_problems, render_project, run
+from tests.helpers.backstage import backstage_problems
+from tests.helpers.repos import render_project
+from tests.helpers.running import run
 
 MAKE_TARGETS = (
     "help", "build", "run", "test", "lint", "fmt", "policy", "docker-build", "docker-run", "smoke", "clean",

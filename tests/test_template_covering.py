@@ -6,7 +6,8 @@ import tomllib
 from pathlib import Path
 
 from generator import covering, render
-from tests.helpers import copy_template, gostarter
+from tests.helpers.repos import copy_template
+from tests.helpers.running import gostarter
 
 CHOICES = ["distroless-static", "scratch", "alpine", "distroless-base"]
 

@@ -17,16 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import (
-    COPIER_YML,
-    assert_clean_error,
-    commit_all,
-    git,
-    gostarter,
-    gostarter_process,
-    release,
-)
-from tests.helpers import snapshot as _snapshot
+from tests.helpers.files import snapshot as _snapshot
+from tests.helpers.repos import COPIER_YML, commit_all, git, release
+from tests.helpers.running import assert_clean_error, gostarter, gostarter_process
 
 FAULTS = {
     "ZeroDivisionError": "{{ 1 // 0 }}",

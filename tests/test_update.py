@@ -8,15 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.helpers import (
-    assert_clean_error,
-    commit_all,
-    copy_template,
-    git,
-    gostarter,
-    render_project,
-    snapshot,
-)
+from tests.helpers.files import snapshot
+from tests.helpers.repos import commit_all, copy_template, git, render_project
+from tests.helpers.running import assert_clean_error, gostarter
 
 
 def test_update_brings_a_template_change_and_runs_no_task(tmp_path: Path) -> None:

@@ -21,8 +21,11 @@ from typing import Any
 import pytest
 
 from generator import verify
-from tests.helpers import ROOT, render_project, run, snapshot
-from tests.helpers import gostarter_process as gostarter
+from tests.helpers.checkout import ROOT
+from tests.helpers.files import snapshot
+from tests.helpers.repos import render_project
+from tests.helpers.running import gostarter_process as gostarter
+from tests.helpers.running import run
 
 pytestmark = pytest.mark.docker
 

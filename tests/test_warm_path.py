@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 
 from generator.verify.background import first_failure, in_background
-from tests.helpers import answers, commit_all, copy_template, git, render_project
-from tests.helpers import gostarter_process as gostarter
+from tests.helpers.repos import answers, commit_all, copy_template, git, render_project
+from tests.helpers.running import gostarter_process as gostarter
 
 # Renders Template(CHECKOUT, "HEAD") into DEST, as `gostarter new` renders its own checkout, and
 # prints every program started meanwhile (Python's audit events), one command line a line.

@@ -18,7 +18,9 @@ import pytest
 import yaml
 
 from generator import presets
-from tests.helpers import ROOT, commit_all, copy_template, initializr, serve, wait_served
+from tests.helpers.checkout import ROOT
+from tests.helpers.repos import commit_all, copy_template
+from tests.helpers.web import initializr, serve, wait_served
 
 QUESTIONS = {
     name: details

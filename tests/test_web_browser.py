@@ -15,7 +15,8 @@ import pytest
 import yaml
 from playwright.sync_api import expect
 
-from tests.helpers import ROOT, go_env, gostarter, run
+from tests.helpers.checkout import ROOT
+from tests.helpers.running import go_env, gostarter, run
 
 ASKED = {
     name: details

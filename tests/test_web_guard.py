@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 
 from generator.web.registries import Registry, defaults, locate, refused_image
-from tests.helpers import gostarter, initializr, serve, wait_served
+from tests.helpers.running import gostarter
+from tests.helpers.web import initializr, serve, wait_served
 
 FOREIGN = "http://evil.example"
 # Another registry, and Docker Hub outside the namespace of the default images (library/).

@@ -20,8 +20,9 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.helpers import CHROMIUM, CHROMIUM_ARGS, ROOT, WEB_AUDIT, needs_file
-from tests.helpers import axe_violations as _axe
+from tests.helpers.browser import CHROMIUM, CHROMIUM_ARGS, WEB_AUDIT
+from tests.helpers.browser import axe_violations as _axe
+from tests.helpers.checkout import ROOT, needs_file
 
 NODE = Path(
     os.environ.get("GOSTARTER_NODE", Path.home() / ".cache/gostarter-ci/renovate/node_modules/.bin/node")
