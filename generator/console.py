@@ -8,11 +8,13 @@ import threading
 import time
 from typing import TextIO
 
+from generator.reporting import Phase
+
 HEARTBEAT_SECONDS = 10.0
 
 
 class Progress:
-    """Shows the current phase and its elapsed time.
+    """Shows the current phase and its elapsed time (a reporting.Reporter, for the terminal).
 
     On a terminal, one line is redrawn in place (a ticker keeps the elapsed
     time moving through silent build steps); elsewhere, each new phase or
@@ -27,7 +29,7 @@ class Progress:
         self.quiet = quiet
         self.verbose = verbose
         self.live = not quiet and not verbose and self.stream.isatty()
-        self._phase = ""
+        self._phase: str | None = None
         self._detail = ""
         # The platform whose phases follow, when a verification runs on several ("" otherwise).
         self.platform = ""
@@ -37,13 +39,12 @@ class Progress:
         self._ticker: threading.Thread | None = None
         self._printed = time.monotonic()
 
-    @property
-    def current(self) -> str:
-        """The phase in progress ("build", "start", "smoke", "stop"), "" between phases."""
-        return self._phase
-
     def phase(self, name: str, detail: str = "") -> None:
-        """Enter a new phase: build, start, smoke, stop."""
+        """Enter a new phase: build, start, smoke, stop (healthy is a step of smoke here), or
+        any other a caller names (the benchmark's)."""
+        if name is Phase.HEALTHY:  # one line per container phase: its clock keeps running
+            self.step(detail)
+            return
         with self._lock:
             self._phase, self._detail = name, detail
             self._started = time.monotonic()
@@ -78,7 +79,7 @@ class Progress:
             with self._lock:
                 self._clear()
                 self._print(f"gostarter: {message}")
-                if self.live and self._phase:
+                if self.live and self._phase is not None:
                     self._draw()
 
     def close(self) -> None:
@@ -90,12 +91,12 @@ class Progress:
         self._stop.clear()  # a later phase may start a new ticker
         with self._lock:
             self._clear()
-            self._phase = ""
+            self._phase = None
 
     def _tick(self) -> None:
         while not self._stop.wait(0.25):
             with self._lock:
-                if not self._phase:
+                if self._phase is None:
                     continue
                 if self.live:
                     self._draw()
@@ -104,7 +105,8 @@ class Progress:
 
     def _text(self) -> str:
         elapsed = time.monotonic() - self._started
-        phase = f"{self._phase} {self.platform}" if self.platform else self._phase
+        shown = str(self._phase or "")
+        phase = f"{shown} {self.platform}" if self.platform else shown
         return f"[{elapsed:5.1f}s] {phase}" + (f": {self._detail}" if self._detail else "")
 
     def _draw(self) -> None:

@@ -543,18 +543,20 @@ def test_bad_limits_and_deadlines_are_usage_errors(tmp_path: Path) -> None:
 def test_a_run_is_judged_dead_only_when_its_process_is_gone() -> None:
     """This process is alive; an exited one is dead; a pid that now names a later process is dead;
     a run on another host is never judged dead."""
-    from generator.verify.reaper import Run
+    from generator.verify.reaper import Owner
 
-    me = Run.new()
+    me = Owner.new()
     assert me.started and not me.dead()
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     child.wait()
-    assert Run("x", child.pid, me.started, me.host).dead()
+    assert Owner("x", child.pid, me.started, me.host).dead()
     boot = me.started.partition(":")[0]
-    assert Run("x", os.getpid(), f"{boot}:1", me.host).dead(), "the pid was reused by a later process"
-    assert not Run("x", child.pid, me.started, "elsewhere pid:[1]").dead()
-    assert Run.of(me.labels(verify.LABEL), verify.LABEL) == me
-    assert Run.of({verify.LABEL: "abc"}, verify.LABEL) is None, "an older gostarter's container is not judged"
+    assert Owner("x", os.getpid(), f"{boot}:1", me.host).dead(), "the pid was reused by a later process"
+    assert not Owner("x", child.pid, me.started, "elsewhere pid:[1]").dead()
+    assert Owner.of(me.labels(verify.LABEL), verify.LABEL) == me
+    assert Owner.of({verify.LABEL: "abc"}, verify.LABEL) is None, (
+        "an older gostarter's container is not judged"
+    )
 
 
 def test_help_and_readme_name_the_same_deadlines_and_limits() -> None:

@@ -24,9 +24,10 @@ from typing import Any
 import pytest
 
 from generator import verify
+from generator.reporting import Phase
 from generator.verify import platforms
 from generator.verify.result import PlatformResult, Result, summary
-from generator.web.verifier import HEALTH_STEP, EventProgress
+from generator.web.verify_process import EventStream
 from tests.helpers.checkout import IN_CI, ROOT
 from tests.helpers.repos import render_project
 from tests.helpers.running import gostarter_process as gostarter
@@ -296,12 +297,12 @@ def test_the_result_fails_naming_each_failed_platform() -> None:
 def test_the_web_stream_names_each_platforms_phases() -> None:
     """The initializr's events carry the platform of each phase when several are verified."""
     out = io.StringIO()
-    progress = EventProgress(out)
+    progress = EventStream(out)
     progress.platform = "linux/arm64"
-    progress.phase("build", "x")
-    progress.step(HEALTH_STEP)
+    progress.phase(Phase.BUILD, "x")
+    progress.phase(Phase.HEALTHY, "/healthz, the HEALTHCHECK and the user")
     progress.platform = ""
-    progress.phase("build", "y")
+    progress.phase(Phase.BUILD, "y")
     first, healthy, second = (json.loads(line) for line in out.getvalue().splitlines())
     assert first["platform"] == "linux/arm64" and "platform" not in second
     assert healthy["name"] == "healthy" and healthy["platform"] == "linux/arm64", "the healthy phase too"

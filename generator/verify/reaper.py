@@ -54,8 +54,8 @@ def _host() -> str:
 
 
 @dataclass(frozen=True)
-class Run:
-    """One verification run: its id and the process that owns it."""
+class Owner:
+    """Who a verification run is: its id and the process that owns it."""
 
     id: str
     pid: int
@@ -63,7 +63,7 @@ class Run:
     host: str
 
     @classmethod
-    def new(cls) -> Run:
+    def new(cls) -> Owner:
         pid = os.getpid()
         boot, ticks = _read("/proc/sys/kernel/random/boot_id"), _start_ticks(pid)
         return cls(uuid.uuid4().hex[:12], pid, f"{boot}:{ticks}" if boot and ticks else "", _host())
@@ -78,7 +78,7 @@ class Run:
         }
 
     @classmethod
-    def of(cls, labels: Mapping[str, str], key: str) -> Run | None:
+    def of(cls, labels: Mapping[str, str], key: str) -> Owner | None:
         """The run named by `labels`; None when they do not name one fully (another tool's, an old run's)."""
         try:
             return cls(
@@ -111,14 +111,14 @@ def reap(client: docker.DockerClient) -> str:
     # once more: every APP:dev a verification tagged carries the labels).
     containers, tags, pids = 0, [], set()
     for container in client.api.containers(all=True, filters={"label": f"{CONTAINER_LABEL}.pid"}):
-        run = Run.of(container.get("Labels") or {}, CONTAINER_LABEL)
+        run = Owner.of(container.get("Labels") or {}, CONTAINER_LABEL)
         if run is not None and run.dead():
             with contextlib.suppress(docker.errors.APIError):  # gone already: another run reaped it
                 client.api.remove_container(container["Id"], force=True)
                 containers += 1
             pids.add(run.pid)
     for image in client.api.images(filters={"label": f"{IMAGE_LABEL}.pid"}):
-        run = Run.of(image.get("Labels") or {}, IMAGE_LABEL)
+        run = Owner.of(image.get("Labels") or {}, IMAGE_LABEL)
         if run is None or not run.dead():
             continue
         for tag in (t for t in image.get("RepoTags") or [] if OWN_TAG in t):

@@ -11,23 +11,44 @@ from typing import Any, TextIO
 import tomli_w
 
 from generator import __version__, outputs
+from generator.reporting import Outcome
 from generator.verify.checks import HELLO, Build, Run
-
-# The figures a platform's verification measures; the report's top level repeats those of the
-# primary platform (the engine's own when it was verified, else the first), as before platforms.
-FIGURES = (
-    "image", "image_size_bytes", "binary_size_bytes", "build_seconds", "first_response_seconds",
-    "healthy_seconds", "stop_seconds", "stop_exit_code", "user", "build_command",
-)  # fmt: skip
 
 
 @dataclass
-class PlatformResult:
-    """What verifying one platform found: `[platforms."linux/arm64"]` in the TOML report."""
+class _Verdict:
+    result: Outcome = Outcome.SKIPPED
 
-    result: str = "skipped"  # passed | failed | skipped
+    @property
+    def passed(self) -> bool:
+        return self.result == Outcome.PASSED
+
+    @property
+    def failed(self) -> bool:
+        return self.result == Outcome.FAILED
+
+
+@dataclass
+class _RunHead(_Verdict):
+    mode: str = "none"
+    project: str = ""
+
+
+@dataclass
+class _PlatformHead(_Verdict):
     emulated: bool = False
     deadline_factor: float = 1.0  # the first-answer and health deadlines, times the native ones
+
+
+@dataclass
+class Findings:
+    """What verifying found: the figures it measured, the checks passed, why it failed.
+
+    A run's Result and each of its PlatformResults hold them; a dataclass's fields
+    follow its bases' from the last base on, so a result's are its head's (the verdict
+    first), then these: the TOML report's order.
+    """
+
     image: str = ""
     image_size_bytes: int = 0
     binary_size_bytes: int = 0
@@ -41,14 +62,6 @@ class PlatformResult:
     checks: list[str] = field(default_factory=list)
     log_tail: str = ""
     build_command: list[str] = field(default_factory=list)
-
-    @property
-    def passed(self) -> bool:
-        return self.result == "passed"
-
-    @property
-    def failed(self) -> bool:
-        return self.result == "failed"
 
     def built(self, build: Build, what: str) -> None:
         """Record a finished build of the image or the binary."""
@@ -64,6 +77,16 @@ class PlatformResult:
         self.healthy_seconds = run.healthy_seconds
         self.user = run.user
         self.stop_seconds, self.stop_exit_code = run.stop_seconds, run.stop_exit_code
+
+
+# The figures of a platform's findings; the report's top level repeats those of the primary
+# platform (the engine's own when it was verified, else the first), as before platforms.
+FIGURES = tuple(item.name for item in fields(Findings) if item.name not in {"reason", "checks", "log_tail"})
+
+
+@dataclass
+class PlatformResult(Findings, _PlatformHead):
+    """What verifying one platform found: `[platforms."linux/arm64"]` in the TOML report."""
 
     def line(self, platform: str, mode: str) -> str:
         """One line on this platform's result, for the summary."""
@@ -81,37 +104,13 @@ class PlatformResult:
 
 
 @dataclass
-class Result:
+class Result(Findings, _RunHead):
     """What one verification found; also the content of the TOML report."""
 
-    result: str = "skipped"  # passed | failed | skipped
-    mode: str = "none"
-    project: str = ""
-    image: str = ""
-    image_size_bytes: int = 0
-    binary_size_bytes: int = 0
-    build_seconds: float = 0.0
-    first_response_seconds: float = 0.0
-    healthy_seconds: float = 0.0
-    stop_seconds: float = 0.0
-    stop_exit_code: int = -1
-    user: str = ""
-    reason: str = ""
-    checks: list[str] = field(default_factory=list)
-    log_tail: str = ""
-    build_command: list[str] = field(default_factory=list)
     # Each platform verified, in order; the figures above are the primary platform's.
     platforms: dict[str, PlatformResult] = field(default_factory=dict)
     # Not in the report: the docker client that built the image, for the next steps.
     docker: str = field(default="", metadata={"report": False})
-
-    @property
-    def passed(self) -> bool:
-        return self.result == "passed"
-
-    @property
-    def failed(self) -> bool:
-        return self.result == "failed"
 
     def assemble(self, primary: str) -> None:
         """The run's result from its platforms': failed when any failed (the reason names each
@@ -123,9 +122,10 @@ class Result:
         self.checks = list(first.checks)
         failed = {name: item for name, item in self.platforms.items() if item.failed}
         if not failed:
-            self.result = "passed" if all(item.passed for item in self.platforms.values()) else "skipped"
+            passed = all(item.passed for item in self.platforms.values())
+            self.result = Outcome.PASSED if passed else Outcome.SKIPPED
             return
-        self.result = "failed"
+        self.result = Outcome.FAILED
         if list(failed) == [primary] and len(self.platforms) == 1:
             self.reason, self.log_tail = first.reason, first.log_tail
             return

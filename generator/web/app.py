@@ -30,7 +30,7 @@ from generator import render
 from generator.errors import GostarterError
 from generator.presets import Preset
 from generator.template import Template
-from generator.web import describe, jobs, origin, registries, verifying, views
+from generator.web import describe, jobs, origin, registries, verify_stream, views
 from generator.web.drain import Drain, InFlight
 from generator.web.fields import Field, from_questions
 from generator.web.guard import Guard, SecurityHeaders
@@ -179,7 +179,7 @@ def create_app(settings: Settings) -> Starlette:
     )
     app.state.settings = settings
     app.state.drain = drain
-    app.state.verifications = verifying.Verifications(
+    app.state.verifications = verify_stream.Verifications(
         settings.max_verifications, settings.verify_queue, settings.verify_timeout
     )
     app.state.templates = _templates()

@@ -26,7 +26,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 
 from generator.errors import GostarterError, InvalidAnswerError, UsageError
-from generator.web import archive, describe, jobs, registries, renders, verifying
+from generator.web import archive, describe, jobs, registries, renders, verify_stream
 from generator.web.fields import Field, blame, sections
 from generator.web.guard import error_body
 
@@ -388,7 +388,7 @@ async def preview(request: Request) -> Response:
 
 
 async def verify(request: Request) -> Response:
-    """A verification of the project these answers produce, as server-sent events (verifying.py):
+    """A verification of the project these answers produce, as server-sent events (verify_stream.py):
     validated first (400 as for a download), then admitted to a slot or the queue, else 503."""
     state = _state(request)
     if state.settings.verify == "none":
@@ -407,15 +407,15 @@ async def verify(request: Request) -> Response:
         name, message = refused
         log.warning("refused a verification: %s %s", name, message)
         return _error(400, f"invalid {name}: {message}", name)
-    verifications: verifying.Verifications = request.app.state.verifications
+    verifications: verify_stream.Verifications = request.app.state.verifications
     try:
         ahead = verifications.admit()
-    except verifying.Busy as busy:
+    except verify_stream.Busy as busy:
         return _error(
             503, f"{busy}; try again in {busy.retry_after} s", headers={"Retry-After": str(busy.retry_after)}
         )
     work = state.prepared.tree.parent
-    events = verifying.stream(verifications, request.app.state.drain, state.job, given, work, ahead)
+    events = verify_stream.stream(verifications, request.app.state.drain, state.job, given, work, ahead)
     first = await anext(events)  # the place in the queue is now the stream's to give back
 
     async def body() -> AsyncIterator[bytes]:

@@ -2,7 +2,7 @@
 
 The stream is the request itself (server-sent events), so no job state lives
 between requests and any replica can serve it. Each verification runs in a
-process of its own (`verifier.py`), which calls the same verification as
+process of its own (`verify_process.py`), which calls the same verification as
 `gostarter new`; this module admits it (at most `max_verifications` at once,
 `verify_queue` more waiting, beyond that 503 with Retry-After), feeds its
 events to the client, and stops it, whatever ends the request first: the
@@ -30,10 +30,11 @@ from typing import Any
 
 import anyio
 
+from generator.reporting import Outcome
 from generator.web.drain import Drain
 from generator.web.jobs import Job
+from generator.web.verify_process import Event
 
-MODES = ("docker", "none")
 STOP_SECONDS = 4.0  # SIGTERM, then SIGKILL: cancelled work is gone within 5 s
 POLL_SECONDS = 0.2
 
@@ -101,7 +102,7 @@ class Verifications:
         self.waiting -= 1
 
 
-def sse(event: str, data: Mapping[str, Any]) -> bytes:
+def sse(event: Event, data: Mapping[str, Any]) -> bytes:
     """One server-sent event."""
     return f"event: {event}\ndata: {json.dumps(data)}\n\n".encode()
 
@@ -126,13 +127,13 @@ async def _lines(process: asyncio.subprocess.Process, queue: asyncio.Queue[bytes
     await queue.put(b"")
 
 
-def _ended(why: str, reason: str) -> tuple[str, dict[str, Any]]:
-    return "result", {"result": why, "summary": f"verification {why}: {reason}", "reason": reason}
+def _ended(why: Outcome, reason: str) -> tuple[Event, dict[str, Any]]:
+    return Event.RESULT, {"result": why, "summary": f"verification {why}: {reason}", "reason": reason}
 
 
 async def _events(
     process: asyncio.subprocess.Process, deadline: float, drain: Drain, timeout: float
-) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+) -> AsyncIterator[tuple[Event, dict[str, Any]]]:
     """The verification's events until its result, the deadline, or the server stopping."""
     queue: asyncio.Queue[bytes] = asyncio.Queue()
     reader = asyncio.create_task(_lines(process, queue))
@@ -140,10 +141,11 @@ async def _events(
     try:
         while True:
             if drain.stopping:
-                yield _ended("cancelled", "the server is stopping")
+                yield _ended(Outcome.CANCELLED, "the server is stopping")
                 return
             if loop.time() >= deadline:
-                yield _ended("failed", f"the verification took longer than {timeout:g} s (--verify-timeout)")
+                took = f"the verification took longer than {timeout:g} s (--verify-timeout)"
+                yield _ended(Outcome.FAILED, took)
                 return
             try:
                 line = await asyncio.wait_for(queue.get(), POLL_SECONDS)
@@ -152,7 +154,7 @@ async def _events(
             if not line:
                 return
             record = json.loads(line)
-            yield str(record.pop("event")), record
+            yield Event(record.pop("event")), record
     finally:
         reader.cancel()
 
@@ -163,12 +165,12 @@ async def stream(
     """The response body of one admitted verification (see the module's docstring). The caller
     takes its first event at once, so that the place in the queue is always given back."""
     try:
-        yield sse("queued", {"ahead": ahead, "running": verifications.running})
+        yield sse(Event.QUEUED, {"ahead": ahead, "running": verifications.running})
     except BaseException:
         verifications.leave()
         raise
     if not await verifications.wait_turn(drain):
-        yield sse(*_ended("cancelled", "the server is stopping"))
+        yield sse(*_ended(Outcome.CANCELLED, "the server is stopping"))
         return
     async with verifications.holding():
         job_dir = Path(tempfile.mkdtemp(prefix="verify-", dir=work))
@@ -182,7 +184,7 @@ async def stream(
             }  # fmt: skip
             with log.open("wb") as errors:
                 process = await asyncio.create_subprocess_exec(
-                    sys.executable, "-m", "generator.web.verifier",
+                    sys.executable, "-m", "generator.web.verify_process",
                     stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=errors,
                     env={**os.environ, "TMPDIR": str(job_dir)},
                     start_new_session=True,  # a Ctrl-C at the server's terminal is the server's to handle
@@ -192,19 +194,19 @@ async def stream(
             await process.stdin.drain()
             process.stdin.close()
             deadline = asyncio.get_running_loop().time() + verifications.timeout
-            last: tuple[str, dict[str, Any]] | None = None
+            last: tuple[Event, dict[str, Any]] | None = None
             async for event, data in _events(process, deadline, drain, verifications.timeout):
-                if event in {"result", "cancelled"}:
+                if event in {Event.RESULT, Event.CANCELLED}:
                     last = last or (event, data)
                 else:
                     yield sse(event, data)
             if last is None:
                 await process.wait()
                 tail = log.read_text(errors="replace").strip().splitlines()[-15:]
-                event, data = _ended("failed", f"the verification process exited {process.returncode}")
+                event, data = _ended(Outcome.FAILED, f"the verification process exited {process.returncode}")
                 last = event, {**data, "log_tail": "\n".join(tail)}
             # The last word comes after the clean-up, so that a client reading it finds nothing left
-            # (the verifier says its result once its containers and images are gone, then exits).
+            # (the verification process says its result once its containers and images are gone, then exits).
             await _stop(process)
             shutil.rmtree(job_dir, ignore_errors=True)
             yield sse(*last)
