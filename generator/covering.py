@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import random
-import re
 import shutil
 import string
 import tempfile
@@ -35,7 +34,6 @@ from generator.errors import GostarterError, InvalidAnswerError
 _PIECES = ["-x", "2", "_a", ".b", " c", "'", "{{", "é", "🚀", "#"]
 CANDIDATES = 8  # tried per free-text question, at most
 RETRIES = 3
-_REFUSED = re.compile(r"invalid (?P<key>[A-Za-z_][A-Za-z0-9_]*)")
 
 
 class Outcome(Enum):
@@ -129,10 +127,9 @@ def _settled(template: Any, answers: dict[str, Any], covered: Mapping[str, list[
             render.check_answers(template, answers)
             return answers
         except InvalidAnswerError as err:
-            named = _REFUSED.match(err.message)
-            if named is None:
+            key = err.key
+            if not key:
                 raise
-            key = named["key"]
             current = answers.get(key, "")  # a question left to its default (not sampled)
             kind = {"type": "int" if isinstance(current, int) and not isinstance(current, bool) else "str"}
             others = [v for v in covered.get(key, []) if v != current] + _candidates(key, kind, current)

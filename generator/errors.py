@@ -8,9 +8,10 @@ exit codes: `--help` is made from it and a test checks README against it.
 from __future__ import annotations
 
 import signal
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from enum import IntEnum
+from typing import Any
 
 
 class ExitCode(IntEnum):
@@ -106,7 +107,47 @@ class UsageError(GostarterError):
 
 
 class InvalidAnswerError(UsageError):
-    """An answer (from --data, a preset or the answers file) fails its validator."""
+    """An answer (from --data, a preset or the answers file) fails its validator.
+
+    Its data are fields, the message is made from them: `key` the question ("" when nobody can
+    tell which: "invalid answer"), `detail` the validator's own words, `source` where the answer
+    came from ("from --data", "in preset.toml"; "" for none)."""
+
+    def __init__(self, key: str = "", detail: str = "", source: str = "", *, hint: str = "") -> None:
+        self.key = key
+        self.detail = detail
+        self.source = source
+        super().__init__(self._said(), hint=hint)
+
+    def _said(self) -> str:
+        return f"invalid {self.key or 'answer'}{_within(self.source)}: {self.detail}"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # A fleet check's worker sends errors back through a process pool: rebuilt from its fields.
+        return (_rebuilt, (type(self), self.__dict__))
+
+
+class UnknownQuestionsError(InvalidAnswerError):
+    """Answers to questions the template does not ask (or Copier's own `_` names): `keys`, in order."""
+
+    def __init__(self, keys: Sequence[str] = (), source: str = "", *, hint: str = "") -> None:
+        self.keys = tuple(keys)
+        super().__init__("", "", source, hint=hint)
+
+    def _said(self) -> str:
+        listed = ", ".join(self.keys)
+        return f"unknown question{'s' if len(self.keys) > 1 else ''} {listed}{_within(self.source)}"
+
+
+def _within(source: str) -> str:
+    return f" ({source})" if source else ""
+
+
+def _rebuilt(cls: type[GostarterError], state: dict[str, Any]) -> GostarterError:
+    """An error as it was pickled: its attributes, its message as its text, no constructor run."""
+    error = cls.__new__(cls, state["message"])
+    error.__dict__.update(state)
+    return error
 
 
 class PresetError(UsageError):
@@ -118,7 +159,12 @@ class DestinationError(UsageError):
 
 
 class RenderError(GostarterError):
-    """Copier could not render or update the project."""
+    """Copier could not render or update the project. `os_error`: the OSError behind it, if one
+    (the caller decides whose filesystem failed: the destination's, or the template's)."""
+
+    def __init__(self, message: str, *, hint: str = "", os_error: OSError | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.os_error = os_error
 
 
 class RenderBoundError(RenderError):

@@ -362,16 +362,3 @@ def test_local_git_has_a_deadline(project: Path, tmp_path: Path) -> None:
         pytest.fail("update hung on a git process")
     assert_clean_error(done, 2, "did not finish within 3 s")
     assert snapshot(project) == before
-
-
-def test_copiers_exclusion_hook_is_where_gostarter_reaches_it() -> None:
-    """Contract with Copier: Worker.match_exclude is a cached property gostarter guards."""
-    import functools
-
-    from copier._main import Worker
-
-    from generator import render
-
-    guarded = Worker.__dict__["match_exclude"]
-    assert isinstance(guarded, functools.cached_property)
-    assert getattr(guarded, "gostarter_guard", False), render.EXCLUDE

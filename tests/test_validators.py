@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import errno
+import pickle
+
 import pytest
 
-from generator.errors import InvalidAnswerError
+from generator.errors import InvalidAnswerError, RenderError, UnknownQuestionsError
 from generator.render import check_answers
 from generator.template import Template
 
@@ -245,3 +248,39 @@ def test_unparsable_answer_is_named_among_several() -> None:
     with pytest.raises(InvalidAnswerError) as caught:
         check_answers(TEMPLATE, {"app_name": "ok", "port": "http"}, source="from --data")
     assert caught.value.message.startswith("invalid port (from --data): ")
+
+
+def test_an_answer_error_carries_its_question_detail_and_source_across_a_process_pool() -> None:
+    """The error's data are fields, its message is made from them (nobody parses it back), and they
+    survive pickling, as a fleet check's worker sends an error back through its process pool."""
+    with pytest.raises(InvalidAnswerError) as caught:
+        check_answers(TEMPLATE, {"app_name": "ok", "port": "http"}, source="from --data")
+    err = caught.value
+    assert (err.key, err.source) == ("port", "from --data") and err.detail
+    assert err.message == str(err) == f"invalid port (from --data): {err.detail}"
+    with pytest.raises(UnknownQuestionsError) as unknown:
+        check_answers(TEMPLATE, {"prot": "8080", "_src_path": "x"}, source="in preset.toml")
+    assert unknown.value.keys == ("_src_path",) and unknown.value.key == ""
+    disk_full = OSError(errno.ENOSPC, "No space left on device", "/x/f")
+    for sent in (
+        err,
+        unknown.value,
+        InvalidAnswerError(detail="bad"),
+        RenderError("full", os_error=disk_full),
+    ):
+        back = pickle.loads(pickle.dumps(sent))
+        assert type(back) is type(sent) and str(back) == str(sent) and vars(back).keys() == vars(sent).keys()
+        assert {k: str(v) for k, v in vars(back).items()} == {k: str(v) for k, v in vars(sent).items()}
+    assert pickle.loads(pickle.dumps(RenderError("full", os_error=disk_full))).os_error.errno == errno.ENOSPC
+
+
+def test_the_web_form_blames_the_question_an_error_names_by_its_key() -> None:
+    """web.fields.blame reads the error's fields: a source with ": " in it (an answers file in a
+    directory named so) no longer cuts the message in the wrong place."""
+    from generator.web.fields import blame
+
+    err = InvalidAnswerError("port", "must be between 1 and 65535", "in /srv/a: b/.copier-answers.yml")
+    assert blame(err) == ("port", "must be between 1 and 65535")
+    assert blame(InvalidAnswerError(detail="cannot parse 'x'")) == (None, "invalid answer: cannot parse 'x'")
+    unknown = UnknownQuestionsError(["prot"], "from --data")
+    assert blame(unknown) == (None, "unknown question prot (from --data)")

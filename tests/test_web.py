@@ -17,10 +17,11 @@ from typing import Any
 import pytest
 import yaml
 
+from bench.served import serve, wait_served
 from generator import presets
 from tests.helpers.checkout import ROOT
 from tests.helpers.repos import commit_all, copy_template
-from tests.helpers.web import initializr, serve, wait_served
+from tests.helpers.web import initializr
 
 QUESTIONS = {
     name: details
@@ -510,28 +511,6 @@ def test_labels_and_sections_come_from_copier_yml(web: Any) -> None:
         assert (metadata[name]["label"], metadata[name]["section"]) == (details["label"], details["section"])
         parameter = next(p for p in schema if p["name"] == name)["schema"]
         assert (parameter["title"], parameter["x-section"]) == (details["label"], details["section"])
-
-
-def test_copier_itself_accepts_the_label_and_section_keys(tmp_path: Path) -> None:
-    """Contract with Copier: a question's `label` and `section` (the page's own keys) change nothing
-    for plain Copier: no error, no warning, and the answer renders. Fails naming Copier if a release
-    starts to refuse keys it does not know."""
-    import warnings
-
-    import copier
-
-    template = tmp_path / "template"
-    template.mkdir()
-    (template / "copier.yml").write_text(
-        "name:\n  type: str\n  label: Name\n  section: Service\n  help: The name\n  default: svc\n"
-    )
-    (template / "out.txt.jinja").write_text("{{ name }}\n")
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        copier.run_copy(str(template), tmp_path / "out", data={"name": "payments"}, quiet=True, defaults=True)
-    assert (tmp_path / "out" / "out.txt").read_text() == "payments\n", (
-        "Copier no longer ignores label/section"
-    )
 
 
 def test_a_forks_question_with_a_label_and_section_lands_in_that_section(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ the API, which asks Copier, whenever an answer changes.
 
 Two keys of a question are the page's own: `label` (a short name for the field;
 else the key, humanised) and `section` (the group the field is shown in; else
-OTHER). Copier ignores keys it does not know in a question (tests/test_web.py
+OTHER). Copier ignores keys it does not know in a question (tests/test_copier_contract.py
 holds it to that), so a fork's new question gets both with no code change.
 """
 
@@ -138,8 +138,4 @@ def from_questions(questions: Mapping[str, Mapping[str, Any]], answers: Mapping[
 
 def blame(err: InvalidAnswerError) -> tuple[str | None, str]:
     """The question an error names, and the validator's own message (without gostarter's prefix)."""
-    head, sep, message = err.message.partition(": ")
-    words = head.split()
-    if sep and len(words) >= 2 and words[0] == "invalid" and words[1] != "answer":
-        return words[1], message.strip()
-    return None, err.message
+    return (err.key, err.detail.strip()) if err.key else (None, err.message)
