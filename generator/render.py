@@ -409,8 +409,6 @@ def _render_scripted(template: Template, project: Path, answers: Answers, given:
     """
     try:
         return _copy(template, project, data=given)
-    except UnknownQuestionsError:
-        raise
     except InvalidAnswerError as err:
         if err.key:
             raise InvalidAnswerError(err.key, err.detail, answers.source_of(err.key), hint=err.hint) from None
