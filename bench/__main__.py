@@ -11,7 +11,8 @@ from pathlib import Path
 import docker
 import tomli_w
 
-from bench.run import run, table, write_toml
+from bench.run import run, table
+from bench.targets import Judged
 from generator.console import Progress
 from generator.errors import GostarterError
 
@@ -92,10 +93,16 @@ def main() -> int:
         return 1
     except KeyboardInterrupt:
         return 130
-    write_toml(results, Path(args.toml))
-    print(table(results))
+    return _report(args, results, table(results))
+
+
+def _report(args: argparse.Namespace, figures: Judged, shown: str) -> int:
+    """Write the figures as TOML to --toml, print their table, and exit 1 under --check when a
+    target was missed."""
+    Path(args.toml).write_text(tomli_w.dumps(figures.as_dict()), encoding="utf-8")
+    print(shown)
     print(f"\nFigures written to {args.toml}", file=sys.stderr)
-    return 1 if args.check and not all(results.figures.targets_met().values()) else 0
+    return 1 if args.check and not all(figures.targets_met().values()) else 0
 
 
 def _rehearse(args: argparse.Namespace) -> int:
@@ -116,20 +123,14 @@ def _rehearse(args: argparse.Namespace) -> int:
     except GostarterError as err:
         print(f"bench: error: {err.message}", file=sys.stderr)
         return 1
-    Path(args.toml).write_text(tomli_w.dumps(figures.as_dict()), encoding="utf-8")
-    print(rehearse_table(figures))
-    print(f"\nFigures written to {args.toml}", file=sys.stderr)
-    return 1 if args.check and not all(figures.targets_met().values()) else 0
+    return _report(args, figures, rehearse_table(figures))
 
 
 def _web(args: argparse.Namespace) -> int:
     from bench.web import main_web, web_table
 
     figures = main_web(repeat=args.repeat, requests=args.requests, clients=8)
-    Path(args.toml).write_text(tomli_w.dumps(figures.as_dict()), encoding="utf-8")
-    print(web_table(figures))
-    print(f"\nFigures written to {args.toml}", file=sys.stderr)
-    return 1 if args.check and not all(figures.targets_met().values()) else 0
+    return _report(args, figures, web_table(figures))
 
 
 def _platforms(args: argparse.Namespace) -> int:
@@ -142,10 +143,7 @@ def _platforms(args: argparse.Namespace) -> int:
     except GostarterError as err:
         print(f"bench: error: {err.message}", file=sys.stderr)
         return 1
-    Path(args.toml).write_text(tomli_w.dumps(figures.as_dict()), encoding="utf-8")
-    print(platforms_table(figures))
-    print(f"\nFigures written to {args.toml}", file=sys.stderr)
-    return 1 if args.check and not all(figures.targets_met().values()) else 0
+    return _report(args, figures, platforms_table(figures))
 
 
 def _web_verify(args: argparse.Namespace) -> int:
@@ -157,10 +155,7 @@ def _web_verify(args: argparse.Namespace) -> int:
         repeat=args.repeat,
         verifications=args.verifications,
     )
-    Path(args.toml).write_text(tomli_w.dumps(figures.as_dict()), encoding="utf-8")
-    print(verify_table(figures))
-    print(f"\nFigures written to {args.toml}", file=sys.stderr)
-    return 1 if args.check and not all(figures.targets_met().values()) else 0
+    return _report(args, figures, verify_table(figures))
 
 
 if __name__ == "__main__":

@@ -13,18 +13,18 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import socket
 import subprocess
 import sys
 import tempfile
 import threading
-import time
 import urllib.parse
 import urllib.request
 from collections import Counter
 from pathlib import Path
 from typing import Any
+
+from bench.served import serve, wait_served
 
 HANG_SECONDS = 10.0
 FOREIGN_ORIGINS = ["http://evil.example", "null", "http://127.0.0.1.evil.example", "https://localhost"]
@@ -61,12 +61,6 @@ class CountingEngine:
                 return
             self.calls += 1
             conn.close()
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _raw(port: int, data: bytes) -> tuple[int | None, bool]:
@@ -194,23 +188,14 @@ def smuggling(port: int) -> list[tuple[str, bytes]]:
     return [("smuggling", variant.encode()) for variant in variants]
 
 
-def _start(work: Path, port: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "TMPDIR": str(work), "DOCKER_HOST": f"unix://{work / 'engine.sock'}"}
-    env.pop("GOSTARTER_PUBLIC_URL", None)
+def _start(work: Path) -> tuple[subprocess.Popen[str], int]:
+    """`gostarter serve --verify docker` with the counting engine as its DOCKER_HOST, logging to
+    serve.log, once it answers; and its port."""
+    env = {"DOCKER_HOST": f"unix://{work / 'engine.sock'}", "GOSTARTER_PUBLIC_URL": None}
     with (work / "serve.log").open("w") as log:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "generator", "serve", "--port", str(port), "--verify", "docker"],
-            env=env, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2):
-                return server
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
+        server, base = serve(work, "--verify", "docker", env=env, stdout=log, stderr=subprocess.STDOUT)
+    wait_served(base, server)
+    return server, int(urllib.parse.urlsplit(base).port or 0)
 
 
 def _attack(port: int) -> dict[str, Any]:
@@ -247,8 +232,7 @@ def _attack(port: int) -> dict[str, Any]:
 def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="hostile-web-"))
     engine = CountingEngine(work / "engine.sock")
-    port = _free_port()
-    server = _start(work, port)
+    server, port = _start(work)
     try:
         result = _attack(port)
         result["engine_calls"] = engine.calls

@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.run import timed
 from generator.errors import GostarterError
 
 BOTH = "linux/amd64,linux/arm64"
@@ -64,15 +65,6 @@ class PlatformFigures:
         return {**asdict(self), "targets": self.targets_met()}
 
 
-def _timed(argv: list[str], what: str) -> float:
-    started = time.perf_counter()
-    done = subprocess.run(argv, capture_output=True, text=True, check=False)
-    elapsed = time.perf_counter() - started
-    if done.returncode != 0:
-        raise GostarterError(f"{what} failed (exit {done.returncode}): {done.stderr.strip()[-800:]}")
-    return elapsed
-
-
 def _gostarter(*args: str) -> list[str]:
     return [sys.executable, "-m", "generator", *args]
 
@@ -84,14 +76,14 @@ def _new(dest: Path, name: str, answers: dict[str, str], platforms: str | None) 
         argv += ["--data", f"{key}={value}"]
     if platforms:
         argv += ["--platform", platforms]
-    return _timed(argv, f"gostarter new {name}")
+    return timed(argv, f"gostarter new {name}")
 
 
 def _verify(project: Path, platform: str) -> float:
     argv = _gostarter(
         "verify", str(project), "--verify", "docker", "--quiet", "--rm-image", "--platform", platform
     )
-    return _timed(argv, f"gostarter verify --platform {platform}")
+    return timed(argv, f"gostarter verify --platform {platform}")
 
 
 def _by_hand(dest: Path, name: str, answers: dict[str, str]) -> float:
@@ -110,7 +102,7 @@ def _by_hand(dest: Path, name: str, answers: dict[str, str]) -> float:
     image = f"{name}:hand"
     started = time.perf_counter()
     copier = [sys.executable, "-m", "copier", "copy", "--defaults", "--quiet", "--skip-tasks", "--trust"]
-    _timed([*copier, *ref, *data, template.src, str(dest)], "copier copy")
+    timed([*copier, *ref, *data, template.src, str(dest)], "copier copy")
     env = {**os.environ, **dict(build.env)}
     built = subprocess.run(
         [*build.argv, "-q", "-t", image, str(dest)], capture_output=True, env=env, check=False

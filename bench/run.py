@@ -26,9 +26,8 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import tomli_w
-
 from bench.fleet import fleet_times
+from bench.targets import Targets
 from generator import verify
 from generator.console import Progress
 from generator.errors import GostarterError
@@ -98,6 +97,7 @@ TARGETS = {
     "help_over_python_ratio": ("gostarter --help / python -c pass, whole process", "<=", 5.0),
     "check_over_render_ratio": ("gostarter check, seconds per service / median render", "<=", 1.5),
 }
+_TARGETS = Targets(TARGETS, thousands=True)
 
 
 @dataclass(frozen=True)
@@ -145,12 +145,13 @@ def render_times(template: Template, repeat: int, answers: dict[str, str]) -> li
     return times
 
 
-def _timed(argv: list[str], what: str) -> float:
+def timed(argv: list[str], what: str) -> float:
+    """Seconds `argv` took as a whole process; GostarterError naming `what` unless it exits 0."""
     started = time.perf_counter()
     done = subprocess.run(argv, capture_output=True, text=True, check=False)
     elapsed = time.perf_counter() - started
     if done.returncode != 0:
-        raise GostarterError(f"{what} failed (exit {done.returncode}): {done.stderr.strip()[-500:]}")
+        raise GostarterError(f"{what} failed (exit {done.returncode}): {done.stderr.strip()[-800:]}")
     return elapsed
 
 
@@ -160,12 +161,12 @@ def new_over_copier(template: Template, repeat: int, answers: dict[str, str], wo
     ref = ["--vcs-ref", template.vcs_ref] if template.vcs_ref else []
     ratios = []
     for i in range(repeat):
-        copier_s = _timed(
+        copier_s = timed(
             [sys.executable, "-m", "copier", "copy", "--defaults", "--quiet", "--skip-tasks", "--trust",
              *ref, *data, template.src, str(work / f"copier{i}")],
             "copier copy",
         )  # fmt: skip
-        new_s = _timed(
+        new_s = timed(
             [sys.executable, "-m", "generator", "new", str(work / f"new{i}"), "--defaults", "--quiet",
              "--verify", "none", *data],
             "gostarter new",
@@ -241,7 +242,7 @@ def time_new(dest: Path, name: str, answers: dict[str, str]) -> NewRun:
     argv += ["--quiet", "--rm-image", "--report", str(report), "--data", f"app_name={name}"]
     for key, value in answers.items():
         argv += ["--data", f"{key}={value}"]
-    seconds = _timed(argv, f"gostarter new {name}")
+    seconds = timed(argv, f"gostarter new {name}")
     found = tomllib.loads(report.read_text())
     necessary = found["build_seconds"] + found["first_response_seconds"] + found["stop_seconds"]
     return NewRun(seconds, necessary)
@@ -258,8 +259,8 @@ def help_over_python(repeat: int) -> tuple[float, float, float]:
     the median ratio of the pairs (start-up cost only: --help imports neither Copier nor the Docker SDK)."""
     helps, passes = [], []
     for _ in range(max(repeat, 5)):
-        passes.append(_timed([sys.executable, "-c", "pass"], "python -c pass"))
-        helps.append(_timed([*gostarter_command(), "--help"], "gostarter --help"))
+        passes.append(timed([sys.executable, "-c", "pass"], "python -c pass"))
+        helps.append(timed([*gostarter_command(), "--help"], "gostarter --help"))
     ratio = statistics.median(h / p for h, p in zip(helps, passes, strict=True))
     return statistics.median(helps), statistics.median(passes), ratio
 
@@ -299,16 +300,12 @@ class Figures:
     dry_run_seconds: float
 
     def targets_met(self) -> dict[str, bool]:
-        met = {}
-        for key, (_, op, limit) in TARGETS.items():
-            value = getattr(self, key)
-            met[key] = bool(value <= limit if op == "<=" else value < limit)
-        return met
+        return _TARGETS.met(self)
 
 
 @dataclass(frozen=True)
 class Results:
-    """Everything one benchmark run measured; `as_dict` is what the TOML holds."""
+    """Everything one benchmark run measured: `measured` as it was, `as_dict` as the TOML holds it."""
 
     machine: dict[str, Any]
     images: dict[str, str]
@@ -317,6 +314,11 @@ class Results:
     generated: Side
 
     def as_dict(self) -> dict[str, Any]:
+        """Floats to four places; an infinite figure (a stop that did not exit 0) as -1."""
+        rounded: dict[str, Any] = _rounded(self.measured())
+        return rounded
+
+    def measured(self) -> dict[str, Any]:
         met = self.figures.targets_met()
         sides = {
             side.name: {k: v for k, v in asdict(side).items() if k not in {"name", "binary_path"}}
@@ -330,6 +332,17 @@ class Results:
             "targets_met": met,
             "all_targets_met": all(met.values()),
         }
+
+    def targets_met(self) -> dict[str, bool]:
+        return self.figures.targets_met()
+
+
+def _rounded(value: Any) -> Any:
+    if isinstance(value, float):
+        return round(value, 4) if value != float("inf") else -1.0
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    return value
 
 
 def run(
@@ -411,7 +424,7 @@ def run(
 
 def table(run_results: Results) -> str:
     """The figures as a Markdown table, ready for README."""
-    results = run_results.as_dict()
+    results = run_results.measured()
     t, g = results["sides"]["tutorial"], results["sides"]["generated"]
     f = results["figures"]
     rows = [
@@ -448,15 +461,8 @@ def table(run_results: Results) -> str:
         f"{f['check_per_service_seconds']:.2f} s per service over a fleet; "
         f"`update --dry-run --verify none` {f['dry_run_seconds']:.2f} s.",
         "",
-        "| target | figure | limit | met |",
-        "|---|---|---|---|",
+        *_TARGETS.table(run_results.figures),
     ]
-    for key, (label, op, limit) in TARGETS.items():
-        value = f[key]
-        shown = f"{value:,}" if isinstance(value, int) else f"{value:.3f}"
-        lines.append(
-            f"| {label} | {shown} | {op} {limit:,} | {'yes' if results['targets_met'][key] else 'NO'} |"
-        )
     m = results["machine"]
     lines += [
         "",
@@ -464,14 +470,3 @@ def table(run_results: Results) -> str:
         f"Docker engine {m['docker_engine']}; build command `{m['build_command'].strip()}`.",
     ]
     return "\n".join(lines)
-
-
-def write_toml(results: Results, path: Path) -> None:
-    def clean(value: Any) -> Any:
-        if isinstance(value, float):
-            return round(value, 4) if value != float("inf") else -1.0
-        if isinstance(value, dict):
-            return {k: clean(v) for k, v in value.items()}
-        return value
-
-    path.write_text(tomli_w.dumps(clean(results.as_dict())))

@@ -12,7 +12,6 @@ builder and runtime images.
 from __future__ import annotations
 
 import http.client
-import os
 import statistics
 import subprocess
 import sys
@@ -29,6 +28,9 @@ from typing import Any
 
 import docker
 
+from bench.served import serve, wait_served
+from bench.targets import Targets
+from bench.web import get_zip, left_in
 from generator import verify
 
 VERIFY_TARGETS: dict[str, tuple[str, str, float]] = {
@@ -38,6 +40,7 @@ VERIFY_TARGETS: dict[str, tuple[str, str, float]] = {
     "images_left": ("run images left after the verifications", "<=", 0),
     "temp_entries_left": ("temporary entries left after the verifications", "<=", 0),
 }
+_TARGETS = Targets(VERIFY_TARGETS, thousands=False)
 
 
 @dataclass(frozen=True)
@@ -56,36 +59,10 @@ class VerifyFigures:
     temp_entries_left: int
 
     def targets_met(self) -> dict[str, bool]:
-        met = {}
-        for key, (_, op, limit) in VERIFY_TARGETS.items():
-            value = getattr(self, key)
-            met[key] = bool(value <= limit if op == "<=" else value >= limit)
-        return met
+        return _TARGETS.met(self)
 
     def as_dict(self) -> dict[str, Any]:
         return {"web_verify": asdict(self), "web_verify_targets_met": self.targets_met()}
-
-
-def _get(base: str, answers: dict[str, str]) -> tuple[float, bool]:
-    """One zip download: seconds taken, and whether it was a zip."""
-    started = time.perf_counter()
-    try:
-        url = f"{base}/starter.zip?{urllib.parse.urlencode(answers)}"
-        with urllib.request.urlopen(url, timeout=120) as response:
-            ok = response.status == 200 and response.read()[:2] == b"PK"
-    except OSError:
-        ok = False
-    return time.perf_counter() - started, ok
-
-
-def _left_in(temp: Path) -> int:
-    """Entries in the server's temporary directory besides its prepared template tree and its
-    workers' directory (whose own entries count: a render's directories left behind)."""
-    left = 0
-    for serve in temp.glob("gostarter-serve-*"):
-        for entry in serve.iterdir():
-            left += len(list(entry.iterdir())) if entry.name.startswith("workers-") else entry.name != "tree"
-    return left
 
 
 def _cli(work: Path, app: str, images: dict[str, str]) -> float:
@@ -124,36 +101,23 @@ def _p99(base: str, clients: int, requests: int, tag: str) -> float:
     """p99 latency of `requests` zips of distinct answers (no cache hit) from `clients` clients."""
     answers = [{"app_name": f"{tag}{i}"} for i in range(requests)]
     with ThreadPoolExecutor(clients) as pool:
-        times = sorted(seconds for seconds, _ in pool.map(lambda a: _get(base, a), answers))
+        times = sorted(seconds for seconds, _ in pool.map(lambda a: get_zip(base, a), answers))
     return times[min(len(times) - 1, int(len(times) * 0.99))]
 
 
-def _start(work: Path, images: dict[str, str]) -> tuple[subprocess.Popen[bytes], int, Path]:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = int(probe.getsockname()[1])
+def _start(work: Path, images: dict[str, str]) -> tuple[subprocess.Popen[str], str, Path]:
+    """`gostarter serve --verify docker` with a preset naming `images`, once it is ready and its
+    workers have rendered one zip."""
     preset = work / "preset.toml"
     preset.write_text(
         f'[defaults]\nbuilder_image = "{images["builder"]}"\nruntime_image = "{images["runtime"]}"\n'
     )
     temp = work / "tmp"
-    temp.mkdir()
-    argv = [sys.executable, "-m", "generator", "serve", "--port", str(port), "--verify", "docker",
-            "--preset", str(preset), "--verify-queue", "8"]  # fmt: skip
-    server = subprocess.Popen(argv, env={**os.environ, "TMPDIR": str(temp)}, stderr=subprocess.DEVNULL)
-    for _ in range(300):
-        try:
-            _get(f"http://127.0.0.1:{port}", {"app_name": "warm"})
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", "/readyz")
-            if conn.getresponse().status == 200:
-                return server, port, temp
-        except OSError:
-            time.sleep(0.1)
-    server.kill()
-    raise RuntimeError("gostarter serve --verify docker did not start")
+    server, base = serve(temp, "--verify", "docker", "--preset", str(preset), "--verify-queue", "8",
+                         stdout=None, stderr=subprocess.DEVNULL)  # fmt: skip
+    wait_served(base, server, seconds=120, path="/readyz")
+    get_zip(base, {"app_name": "warm"})
+    return server, base, temp
 
 
 def run_verify(*, builder_image: str, runtime_image: str, repeat: int, verifications: int) -> VerifyFigures:
@@ -162,8 +126,8 @@ def run_verify(*, builder_image: str, runtime_image: str, repeat: int, verificat
     prefix = f"bv{uuid.uuid4().hex[:6]}"
     with tempfile.TemporaryDirectory(prefix="gostarter-bench-verify-") as tmp:
         work = Path(tmp)
-        server, port, temp = _start(work, images)
-        base = f"http://127.0.0.1:{port}"
+        server, base, temp = _start(work, images)
+        port = int(urllib.parse.urlsplit(base).port or 0)
         try:
             _cli(work, f"{prefix}w0", images)  # caches warm for both: the second project is measured
             _verify(port, f"{prefix}w1")
@@ -187,7 +151,7 @@ def run_verify(*, builder_image: str, runtime_image: str, repeat: int, verificat
             containers = [c for c in client.containers.list(all=True, filters={"label": verify.LABEL})
                           if str(c.attrs["Config"]["Image"]).startswith(prefix)]  # fmt: skip
             run_images = [t for image in client.images.list() for t in image.tags if t.startswith(prefix)]
-            left = _left_in(temp)
+            left = left_in(temp)
         finally:
             server.terminate()
             server.wait(timeout=60)
@@ -209,7 +173,6 @@ def run_verify(*, builder_image: str, runtime_image: str, repeat: int, verificat
 
 
 def verify_table(figures: VerifyFigures) -> str:
-    met = figures.targets_met()
     lines = [
         f"Second project of the same answers shape, median of paired runs: gostarter new "
         f"{figures.cli_median_seconds:.2f} s, POST /api/verify {figures.web_median_seconds:.2f} s; "
@@ -218,11 +181,6 @@ def verify_table(figures: VerifyFigures) -> str:
         f"{figures.verifications} verifications ({figures.passed} passed, {figures.cancelled} cancelled "
         "mid-build).",
         "",
-        "| target | figure | limit | met |",
-        "|---|---|---|---|",
+        *_TARGETS.table(figures),
     ]
-    for key, (what, op, limit) in VERIFY_TARGETS.items():
-        value = getattr(figures, key)
-        shown = f"{value:.3f}" if isinstance(value, float) else f"{value}"
-        lines.append(f"| {what} | {shown} | {op} {limit:g} | {'yes' if met[key] else 'NO'} |")
     return "\n".join(lines)

@@ -11,7 +11,6 @@ import os
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.parse
@@ -21,6 +20,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.served import serve, wait_served
+from bench.targets import Targets
 from generator import children
 from generator.render import Answers, render
 from generator.template import Template
@@ -35,6 +36,7 @@ WEB_TARGETS: dict[str, tuple[str, str, float]] = {
     "memory_growth_mb": ("server memory growth after the requests (MB)", "<=", 50),
     "temp_entries_left": ("entries left in its temporary directory", "<=", 0),
 }
+_TARGETS = Targets(WEB_TARGETS, thousands=False)
 
 
 @dataclass(frozen=True)
@@ -56,11 +58,7 @@ class WebFigures:
     temp_entries_left: int
 
     def targets_met(self) -> dict[str, bool]:
-        met = {}
-        for key, (_, op, limit) in WEB_TARGETS.items():
-            value = getattr(self, key)
-            met[key] = bool(value <= limit if op == "<=" else value >= limit)
-        return met
+        return _TARGETS.met(self)
 
     def as_dict(self) -> dict[str, Any]:
         return {"web": asdict(self), "web_targets_met": self.targets_met()}
@@ -81,7 +79,8 @@ def _render_baseline(repeat: int, work: Path) -> float:
     return statistics.median(times)
 
 
-def _get(base: str, answers: dict[str, str]) -> tuple[float, bool]:
+def get_zip(base: str, answers: dict[str, str]) -> tuple[float, bool]:
+    """One zip download: seconds taken, and whether it was a zip."""
     started = time.perf_counter()
     try:
         url = f"{base}/starter.zip?{urllib.parse.urlencode(answers)}"
@@ -116,33 +115,19 @@ def _rss_mb(pid: int) -> float:
     return total / 1024
 
 
-def _start(work: Path) -> tuple[subprocess.Popen[bytes], str, Path]:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+def _start(work: Path) -> tuple[subprocess.Popen[str], str, Path]:
     temp = work / "tmp"
-    temp.mkdir()
-    argv = [sys.executable, "-m", "generator", "serve", "--port", str(port)]
-    server = subprocess.Popen(argv, env={**os.environ, "TMPDIR": str(temp)}, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            with urllib.request.urlopen(f"{base}/healthz", timeout=2):
-                return server, base, temp
-        except OSError:
-            time.sleep(0.1)
-    server.kill()
-    raise RuntimeError("gostarter serve did not start")
+    server, base = serve(temp, stdout=None, stderr=subprocess.DEVNULL)
+    wait_served(base, server)
+    return server, base, temp
 
 
-def _left_in(temp: Path) -> int:
+def left_in(temp: Path) -> int:
     """Entries in the server's temporary directory besides its prepared template tree and its
     workers' directory (whose own entries count: a render's directories left behind)."""
     left = 0
-    for serve in temp.glob("gostarter-serve-*"):
-        for entry in serve.iterdir():
+    for served in temp.glob("gostarter-serve-*"):
+        for entry in served.iterdir():
             left += len(list(entry.iterdir())) if entry.name.startswith("workers-") else entry.name != "tree"
     return left
 
@@ -152,22 +137,24 @@ def run_web(*, repeat: int, requests: int, clients: int, work: Path) -> WebFigur
     server, base, temp = _start(work)
     counter = iter(range(1_000_000))
     try:
-        _get(base, _answers(next(counter)))  # first request: workers warm
-        zips = [_get(base, _answers(next(counter))) for _ in range(repeat)]
-        cached = [_get(base, _answers(0)) for _ in range(max(repeat, 10))]
+        get_zip(base, _answers(next(counter)))  # first request: workers warm
+        zips = [get_zip(base, _answers(next(counter))) for _ in range(repeat)]
+        cached = [get_zip(base, _answers(0)) for _ in range(max(repeat, 10))]
         batch = max(clients * 3, 24)
         started = time.perf_counter()
-        single = [_get(base, _answers(next(counter))) for _ in range(batch)]
+        single = [get_zip(base, _answers(next(counter))) for _ in range(batch)]
         one_rate = batch / (time.perf_counter() - started)
         before = _rss_mb(server.pid)
         with ThreadPoolExecutor(clients) as pool:
             started, cpu = time.perf_counter(), _cpu_seconds(server.pid)
-            loaded = list(pool.map(lambda i: _get(base, _answers(i)), [next(counter) for _ in range(batch)]))
+            loaded = list(
+                pool.map(lambda i: get_zip(base, _answers(i)), [next(counter) for _ in range(batch)])
+            )
             wall = time.perf_counter() - started
             many_rate, cores = batch / wall, (_cpu_seconds(server.pid) - cpu) / wall
-            rest = list(pool.map(lambda i: _get(base, _answers(i % 250)), range(requests - batch)))
+            rest = list(pool.map(lambda i: get_zip(base, _answers(i % 250)), range(requests - batch)))
         growth = _rss_mb(server.pid) - before
-        left = _left_in(temp)
+        left = left_in(temp)
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -195,7 +182,6 @@ def run_web(*, repeat: int, requests: int, clients: int, work: Path) -> WebFigur
 
 
 def web_table(figures: WebFigures) -> str:
-    met = figures.targets_met()
     lines = [
         f"In-process render (median of the baseline): {figures.render_median_seconds * 1000:.0f} ms; "
         f"zip over HTTP: {figures.zip_median_seconds * 1000:.0f} ms median; "
@@ -206,13 +192,8 @@ def web_table(figures: WebFigures) -> str:
         f"{figures.requests} requests; machine load average {figures.load_average:.1f} "
         f"on {os.cpu_count()} cores.",
         "",
-        "| target | figure | limit | met |",
-        "|---|---|---|---|",
+        *_TARGETS.table(figures),
     ]
-    for key, (what, op, limit) in WEB_TARGETS.items():
-        value = getattr(figures, key)
-        shown = f"{value:.3f}" if isinstance(value, float) else f"{value}"
-        lines.append(f"| {what} | {shown} | {op} {limit:g} | {'yes' if met[key] else 'NO'} |")
     return "\n".join(lines)
 
 

@@ -16,15 +16,16 @@ from typing import Any
 
 import pytest
 
+from bench.served import serve, wait_served
 from generator import verify
 from generator.errors import EnvironmentProblem
 from tests import standin
 from tests.engine_proxy import EngineProxy
 from tests.helpers.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.helpers.checkout import IN_CI
-from tests.helpers.repos import commit_all, copy_template, mini_template
+from tests.helpers.repos import SMALL_SERVICE, commit_all, copy_template, inline_template
 from tests.helpers.running import go_env, gostarter
-from tests.helpers.web import Served, initializr, serve, wait_served
+from tests.helpers.web import Served, initializr
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -120,6 +121,13 @@ def template_repo(tmp_path: Path) -> Path:
     return repo
 
 
+@pytest.fixture
+def small_template(tmp_path: Path) -> Path:
+    """A Go service in miniature written inline (repos.SMALL_SERVICE) at 1.0.0, for the tests that
+    need a template, not this one; `release_1_1(repo)` makes 1.1.0."""
+    return inline_template(tmp_path / "template", SMALL_SERVICE)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Lighthouse's runs (half a minute each) only when the marker expression names them, as
     .ci/run's `-m lighthouse` step does; a plain `pytest` leaves them out."""
@@ -133,9 +141,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture
 def mini_tracked(tmp_path: Path) -> tuple[Path, Path]:
-    """A project generated from the smallest template (repos.mini_template) at 1.0.0 and committed:
+    """A project generated from the smallest template (repos.MINI) at 1.0.0 and committed:
     (template, project). `repos.release(template, ...)` makes 1.1.0."""
-    template = mini_template(tmp_path / "template")
+    template = inline_template(tmp_path / "template")
     project = tmp_path / "p"
     done = gostarter("new", str(project), "--template", str(template), "--defaults", "--verify", "none")
     assert done.returncode == 0, done.stderr

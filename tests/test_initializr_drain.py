@@ -11,8 +11,9 @@ from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from bench.served import serve, wait_served
 from generator.web.server import CLOSE_SECONDS
-from tests.helpers.web import SlowUpload, http, serve, wait_served
+from tests.helpers.web import SlowUpload, http
 
 
 def _until(predicate: Callable[[], bool], seconds: float = 10) -> None:

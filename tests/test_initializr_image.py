@@ -16,10 +16,11 @@ from typing import Any
 
 import pytest
 
+from bench.served import free_port
 from generator import verify
 from tests.helpers.engine import INITIALIZR, app_name, build_initializr_image, until_nothing_left
 from tests.helpers.running import run
-from tests.helpers.web import SlowUpload, free_port, http, post_stream, sse_events
+from tests.helpers.web import SlowUpload, http, post_stream, sse_events
 
 LABEL = "dev.gostarter.test.initializr"
 HARDENED = {"read_only": True, "cap_drop": ["ALL"], "security_opt": ["no-new-privileges"]}

@@ -15,8 +15,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from bench.served import serve, wait_served
 from generator import children
-from tests.helpers.web import SlowUpload, http, serve, wait_served
+from tests.helpers.web import SlowUpload, http
 
 pytestmark = pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="reads Linux's /proc")
 

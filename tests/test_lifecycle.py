@@ -1,7 +1,9 @@
 """The template lifecycle of a fleet: check, update --dry-run, update, conflicts, dirty trees.
 
-A temporary git repository made from the working tree stands for the
-organisation's template: tagged 1.0.0, then changed and tagged 1.1.0.
+A small template written inline (repos.SMALL_SERVICE) stands for the organisation's template:
+tagged 1.0.0, then changed and tagged 1.1.0. The tests that need this repository's own template
+(built and run by the engine, its shipped migration, its wheel, Renovate's view of its answers)
+take a copy of the working tree instead.
 """
 
 from __future__ import annotations
@@ -39,22 +41,22 @@ from tests.helpers.repos import (
 from tests.helpers.running import assert_clean_error, gostarter, gostarter_process, run
 
 
-def test_a_project_records_its_template_and_version(template_repo: Path, tmp_path: Path) -> None:
-    project = generate(template_repo, tmp_path / "svc")
+def test_a_project_records_its_template_and_version(small_template: Path, tmp_path: Path) -> None:
+    project = generate(small_template, tmp_path / "svc")
     recorded = answers(project)
-    assert recorded["_src_path"] == str(template_repo) and recorded["_commit"] == "1.0.0"
-    assert lifecycle.newest_version(str(template_repo)) == "1.0.0"
+    assert recorded["_src_path"] == str(small_template) and recorded["_commit"] == "1.0.0"
+    assert lifecycle.newest_version(str(small_template)) == "1.0.0"
 
 
-def test_check_says_current_then_behind_and_touches_nothing(template_repo: Path, tmp_path: Path) -> None:
+def test_check_says_current_then_behind_and_touches_nothing(small_template: Path, tmp_path: Path) -> None:
     """Exit 0 while current; exit 1 naming 1.0.0 -> 1.1.0 and the files once a release is out."""
-    project = generate(template_repo, tmp_path / "svc")
+    project = generate(small_template, tmp_path / "svc")
     owner_edits(project)
     current = gostarter("check", str(project))
     assert current.returncode == 0, current.stderr
     assert "current (1.0.0)" in current.stdout
 
-    release_1_1(template_repo)
+    release_1_1(small_template)
     before = snapshot(project)
     report = tmp_path / "check.toml"
     behind = gostarter("check", str(project), "--report", str(report))
@@ -69,12 +71,12 @@ def test_check_says_current_then_behind_and_touches_nothing(template_repo: Path,
     assert {"path": "Makefile", "status": "updated"} in found["changes"]
 
 
-def test_check_usage_errors(tmp_path: Path, template_repo: Path) -> None:
+def test_check_usage_errors(tmp_path: Path, small_template: Path) -> None:
     """Not a project, or a template that cannot be reached: exit 2, one line each."""
     assert_clean_error(gostarter_process("check", str(tmp_path)), 2, "is not a generated project")
-    project = generate(template_repo, tmp_path / "svc")
+    project = generate(small_template, tmp_path / "svc")
     text = (project / ".copier-answers.yml").read_text()
-    (project / ".copier-answers.yml").write_text(text.replace(str(template_repo), str(tmp_path / "gone")))
+    (project / ".copier-answers.yml").write_text(text.replace(str(small_template), str(tmp_path / "gone")))
     assert_clean_error(gostarter_process("check", str(project)), 2, "cannot reach the template")
 
 
@@ -112,18 +114,18 @@ def test_update_keeps_the_owners_edits_and_verifies(
     assert "verification passed (docker)" in done.stdout
 
 
-def test_a_conflicting_edit_is_named_and_exits_1(template_repo: Path, tmp_path: Path) -> None:
+def test_a_conflicting_edit_is_named_and_exits_1(small_template: Path, tmp_path: Path) -> None:
     """The owner changed the line the template changes: exit 1, the file named, both sides kept."""
-    project = generate(template_repo, tmp_path / "svc")
+    project = generate(small_template, tmp_path / "svc")
     makefile = project / "Makefile"
     makefile.write_text(makefile.read_text().replace("TAG       ?= dev", "TAG       ?= owners-tag"))
     git(project, "commit", "-qam", "owner's tag")
-    template_makefile = template_repo / "template" / "Makefile.jinja"
+    template_makefile = small_template / "template" / "Makefile.jinja"
     template_makefile.write_text(
         template_makefile.read_text().replace("TAG       ?= dev", "TAG       ?= latest-dev")
     )
-    git(template_repo, "commit", "-qam", "1.1.0: another default tag")
-    git(template_repo, "tag", "1.1.0")
+    git(small_template, "commit", "-qam", "1.1.0: another default tag")
+    git(small_template, "tag", "1.1.0")
     done = gostarter_process("update", str(project), "--defaults", "--trust", "--verify", "none")
     assert done.returncode == 1, done.stdout + done.stderr
     assert "the update left conflicts in Makefile" in done.stderr
@@ -131,9 +133,9 @@ def test_a_conflicting_edit_is_named_and_exits_1(template_repo: Path, tmp_path: 
     assert "owners-tag" in text and "latest-dev" in text and "<<<<<<< before updating" in text
 
 
-def test_a_dirty_tree_is_refused_untouched(template_repo: Path, tmp_path: Path) -> None:
-    project = generate(template_repo, tmp_path / "svc")
-    release_1_1(template_repo)
+def test_a_dirty_tree_is_refused_untouched(small_template: Path, tmp_path: Path) -> None:
+    project = generate(small_template, tmp_path / "svc")
+    release_1_1(small_template)
     with (project / "main.go").open("a") as main_go:
         main_go.write(OWNER_MAIN)
     before = snapshot(project)
@@ -142,12 +144,12 @@ def test_a_dirty_tree_is_refused_untouched(template_repo: Path, tmp_path: Path) 
     assert snapshot(project) == before
 
 
-def test_check_over_twenty_services_in_one_run(template_repo: Path, tmp_path: Path) -> None:
+def test_check_over_twenty_services_in_one_run(small_template: Path, tmp_path: Path) -> None:
     """A platform team checks a whole checkout of services: one line each and a total."""
     projects = [
-        generate(template_repo, tmp_path / f"svc{i:02}", {"app_name": f"svc{i:02}"}) for i in range(20)
+        generate(small_template, tmp_path / f"svc{i:02}", {"app_name": f"svc{i:02}"}) for i in range(20)
     ]
-    release_1_1(template_repo)
+    release_1_1(small_template)
     for project in projects[:5]:  # five already updated
         done = gostarter("update", str(project), "--defaults", "--trust", "--verify", "none")
         assert done.returncode == 0, done.stderr
@@ -243,17 +245,17 @@ def test_the_shipped_migration_carries_a_renamed_answer_over_once(tmp_path: Path
     assert answers(project)["_commit"] == "1.1.0" and (project / "SECURITY.md").is_file()
 
 
-def test_the_prediction_agrees_with_the_real_update(template_repo: Path, tmp_path: Path) -> None:
+def test_the_prediction_agrees_with_the_real_update(small_template: Path, tmp_path: Path) -> None:
     """check's three-way prediction and Copier's update on a throwaway copy classify alike:
     an owner's edit elsewhere (clean), a conflicting edit, an added file, an untouched one."""
-    project = generate(template_repo, tmp_path / "svc")
+    project = generate(small_template, tmp_path / "svc")
     owner_edits(project)
     readme = project / "README.md"
     readme.write_text(readme.read_text().replace("A Go HTTP service", "An HTTP service of the payments team"))
     git(project, "commit", "-qam", "owner's README wording")
-    template_readme = template_repo / "template" / "README.md.jinja"
+    template_readme = small_template / "template" / "README.md.jinja"
     template_readme.write_text(template_readme.read_text().replace("A Go HTTP service", "A Go service"))
-    release_1_1(template_repo)
+    release_1_1(small_template)
 
     ((_, predicted),) = list(lifecycle.check_all([project], trust=False))
     assert isinstance(predicted, lifecycle.Drift)
@@ -310,22 +312,22 @@ def test_renovates_copier_manager_sees_the_newer_template(template_repo: Path, t
     assert [u["newVersion"] for u in updates] == ["1.1.0"], looked.stdout[-3000:]
 
 
-def test_update_says_which_answers_took_their_defaults(template_repo: Path, tmp_path: Path) -> None:
+def test_update_says_which_answers_took_their_defaults(small_template: Path, tmp_path: Path) -> None:
     """A question new in 1.1.0 is answered by its default, and the update says so."""
-    project = generate(template_repo, tmp_path / "svc")
-    with (template_repo / "copier.yml").open("a") as config:
+    project = generate(small_template, tmp_path / "svc")
+    with (small_template / "copier.yml").open("a") as config:
         config.write("\nwith_sbom:\n  type: bool\n  help: Attach an SBOM to the image?\n  default: false\n")
-    git(template_repo, "commit", "-qam", "1.1.0: a new question")
-    git(template_repo, "tag", "1.1.0")
+    git(small_template, "commit", "-qam", "1.1.0: a new question")
+    git(small_template, "tag", "1.1.0")
     done = gostarter_process("update", str(project), "--defaults", "--trust", "--verify", "none")
     assert done.returncode == 0, done.stderr
     assert "not in the answers file before, so they took their defaults: with_sbom=False" in done.stderr
     assert answers(project)["with_sbom"] is False
 
 
-def test_update_refuses_an_answers_file_without_its_identity(template_repo: Path, tmp_path: Path) -> None:
+def test_update_refuses_an_answers_file_without_its_identity(small_template: Path, tmp_path: Path) -> None:
     """app_name removed by hand: refused, rather than silently renamed to the default."""
-    project = generate(template_repo, tmp_path / "svc")
+    project = generate(small_template, tmp_path / "svc")
     path = project / ".copier-answers.yml"
     path.write_text(
         "".join(line for line in path.read_text().splitlines(True) if not line.startswith("app_name"))
@@ -336,10 +338,10 @@ def test_update_refuses_an_answers_file_without_its_identity(template_repo: Path
 
 
 def test_allow_dirty_sets_uncommitted_changes_aside_and_puts_them_back(
-    template_repo: Path, tmp_path: Path
+    small_template: Path, tmp_path: Path
 ) -> None:
-    project = generate(template_repo, tmp_path / "svc")
-    release_1_1(template_repo)
+    project = generate(small_template, tmp_path / "svc")
+    release_1_1(small_template)
     with (project / "main.go").open("a") as main_go:
         main_go.write(OWNER_MAIN)
     (project / "notes.txt").write_text("work in progress\n")
@@ -369,14 +371,14 @@ def test_behind_compares_pep_440_versions(current: str, newest: str, behind: boo
     assert lifecycle.Drift(Path("svc"), "src", current, newest).behind is behind
 
 
-def test_update_refuses_a_recorded_answer_the_template_refuses(template_repo: Path, tmp_path: Path) -> None:
+def test_update_refuses_a_recorded_answer_the_template_refuses(small_template: Path, tmp_path: Path) -> None:
     """Copier would drop go_version 1.21 and take the default in silence; gostarter says so instead."""
-    project = generate(template_repo, tmp_path / "svc")
+    project = generate(small_template, tmp_path / "svc")
     path = project / ".copier-answers.yml"
     path.write_text(path.read_text().replace("go_version: '1.27'", "go_version: '1.21'"))
     assert "go_version: '1.21'" in path.read_text()
     commit_all(project, "an answer edited by hand")
-    release_1_1(template_repo)
+    release_1_1(small_template)
     before = snapshot(project)
     done = gostarter_process("update", str(project), "--defaults", "--trust", "--verify", "none")
     assert_clean_error(done, 2, "invalid go_version (in ", ".copier-answers.yml): must be a Go version")
@@ -404,17 +406,17 @@ def _rows(found: list[tuple[Path, lifecycle.Drift | Exception]]) -> list[tuple[s
 
 
 def test_a_fleet_check_predicts_in_workers_as_it_would_one_at_a_time(
-    template_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    small_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The fleet's predictions run in worker processes, one per core: the same rows, in the given
     order, as checking each project alone (a current one, one that cannot be checked and edited ones
     among them); a worker that dies costs no row: what it had not finished is predicted in the
     parent; where no worker can be made, the parent predicts them all."""
     names = ["svc-a", "svc-b", "svc-current", "svc-broken", "svc-dies", "svc-e"]
-    projects = [generate(template_repo, tmp_path / name, {"app_name": name}) for name in names]
+    projects = [generate(small_template, tmp_path / name, {"app_name": name}) for name in names]
     owner_edits(projects[1])
     (projects[3] / ".copier-answers.yml").write_text("_commit: [not, a, version]\n")
-    release_1_1(template_repo)
+    release_1_1(small_template)
     done = gostarter("update", str(projects[2]), "--defaults", "--trust", "--verify", "none")
     assert done.returncode == 0, done.stderr
 
@@ -455,16 +457,16 @@ def _checking_with_workers(projects: list[Path], tmp: Path) -> tuple[subprocess.
 
 
 def test_a_fleet_check_stopped_leaves_no_worker_and_waits_for_no_render(
-    template_repo: Path, tmp_path: Path
+    small_template: Path, tmp_path: Path
 ) -> None:
     """Renders that take long (a template file that loops for minutes): Ctrl-C or SIGTERM to
     gostarter alone ends it within seconds, exit 130 or 143 and one line, the workers killed
     mid-render, nothing left in its temporary directory; SIGKILL to gostarter kills its workers
     too (they would wait for work forever)."""
-    projects = [generate(template_repo, tmp_path / f"svc{i}", {"app_name": f"svc{i}"}) for i in range(4)]
+    projects = [generate(small_template, tmp_path / f"svc{i}", {"app_name": f"svc{i}"}) for i in range(4)]
     slow = "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}\n"
-    (template_repo / "template" / "SLOW.md.jinja").write_text(slow)
-    release_1_1(template_repo)
+    (small_template / "template" / "SLOW.md.jinja").write_text(slow)
+    release_1_1(small_template)
     for signum, code in ((signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGKILL, -9)):
         tmp = tmp_path / f"tmp-{signum.name}"  # what a SIGKILLed gostarter cannot remove stays here
         tmp.mkdir()

@@ -12,13 +12,22 @@ from generator.template import Template
 from generator.verify import native
 from generator.web.prepare import prepare
 from tests.helpers.checkout import ROOT
-from tests.helpers.repos import answers, commit_all, copy_template, generate, git, owner_edits
+from tests.helpers.repos import (
+    SMALL_SERVICE,
+    answers,
+    build_file_tree,
+    commit_all,
+    copy_template,
+    generate,
+    git,
+    owner_edits,
+)
 from tests.helpers.running import gostarter, run
 
 
 def test_an_untagged_template_is_checked_and_updated_by_commit(tmp_path: Path) -> None:
     """No release tag: check answers current, then behind by commit; update brings the commit."""
-    repo = copy_template(tmp_path / "template")
+    repo = build_file_tree(tmp_path / "template", SMALL_SERVICE)
     commit_all(repo, "first")
     first = git(repo, "rev-parse", "HEAD").strip()
     project = generate(repo, tmp_path / "svc")

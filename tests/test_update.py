@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from tests.helpers.files import snapshot
-from tests.helpers.repos import commit_all, copy_template, git, render_project
+from tests.helpers.repos import SMALL_SERVICE, build_file_tree, commit_all, copy_template, git, render_project
 from tests.helpers.running import assert_clean_error, gostarter
 
 
@@ -43,15 +43,10 @@ def test_update_brings_a_template_change_and_runs_no_task(tmp_path: Path) -> Non
 
 def test_a_hostile_answers_file_runs_nothing(tmp_path: Path) -> None:
     """A cloned project naming someone else's template: update refuses before any task runs."""
-    template = tmp_path / "hostile"
-    copy_template(template)
+    template = build_file_tree(tmp_path / "hostile", SMALL_SERVICE)
     marker = tmp_path / "pwned"
-    config = template / "copier.yml"
-    config.write_text(
-        config.read_text().replace(
-            "_tasks:\n", f'_tasks:\n  - command: ["touch", "{marker}"]\n    when: "{{{{ true }}}}"\n'
-        )
-    )
+    with (template / "copier.yml").open("a") as config:
+        config.write(f'_tasks:\n  - command: ["touch", "{marker}"]\n    when: "{{{{ true }}}}"\n')
     commit_all(template, "v1", tag="v1.0.0")
     project = tmp_path / "cloned"
     render_project(project, template=template)

@@ -17,10 +17,11 @@ from typing import Any
 import pytest
 import yaml
 
+from bench.served import serve, wait_served
 from generator import presets
 from tests.helpers.checkout import ROOT
 from tests.helpers.repos import commit_all, copy_template
-from tests.helpers.web import initializr, serve, wait_served
+from tests.helpers.web import initializr
 
 QUESTIONS = {
     name: details

@@ -15,9 +15,10 @@ from typing import Any
 
 import pytest
 
+from bench.served import serve, wait_served
 from generator.web.registries import Registry, defaults, locate, refused_image
 from tests.helpers.running import gostarter
-from tests.helpers.web import initializr, serve, wait_served
+from tests.helpers.web import initializr
 
 FOREIGN = "http://evil.example"
 # Another registry, and Docker Hub outside the namespace of the default images (library/).

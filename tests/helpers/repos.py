@@ -51,8 +51,6 @@ NEW_TARGET = "\nversion: # @HELP print the version the binary would carry\n\t@ec
 
 
 OWNER_MAIN = "\n// Owner's note: the payments team owns this service.\n"
-
-
 OWNER_MAKEFILE_LINE = "# Owner: payments team, see the runbook.\n"
 
 
@@ -84,7 +82,7 @@ def answers(project: Path) -> dict[str, Any]:
     return yaml.safe_load((project / ".copier-answers.yml").read_text())
 
 
-# ---------------------------------------------------------------- the smallest template gostarter updates
+# ---------------------------------------------------------------- templates written inline
 
 COPIER_YML = """\
 _subdirectory: template
@@ -95,18 +93,48 @@ port:
   type: int
   default: 8080
 """
-
-
 ANSWERS = "{{ _copier_answers|to_nice_yaml }}"
+ANSWERS_FILE = "template/{{ _copier_conf.answers_file }}.jinja"
+# The smallest template gostarter updates: two files.
+MINI = {"copier.yml": COPIER_YML, ANSWERS_FILE: ANSWERS, "template/README.md.jinja": "# {{ app_name }}\n"}
+# A Go service in miniature, for the lifecycle tests that edit and release it (owner_edits,
+# release_1_1): a handful of files where a copy of this checkout has hundreds.
+SMALL_SERVICE = {
+    **MINI,
+    "copier.yml": COPIER_YML
+    + """\
+go_version:
+  type: str
+  default: "1.27"
+  validator: >-
+    {% if not (go_version | regex_search('^1[.]2[2-9]\\\\Z')) %}must be a Go version, 1.22 or later{% endif %}
+""",
+    "template/README.md.jinja": "# {{ app_name }}\n\nA Go HTTP service, listening on port {{ port }}.\n",
+    "template/go.mod.jinja": "module example.com/{{ app_name }}\n\ngo {{ go_version }}\n",
+    "template/main.go.jinja": (
+        'package main\n\nimport "fmt"\n\nfunc main() {\n\tfmt.Println("{{ app_name }} on :{{ port }}")\n}\n'
+    ),
+    "template/Makefile.jinja": (
+        "APP       := {{ app_name }}\nTAG       ?= dev\nVERSION   ?= $(TAG)\n\n"
+        ".PHONY: help build\nhelp: # @HELP print this help\n\t@grep -h '# @HELP' $(MAKEFILE_LIST)\n\n"
+        "build: # @HELP build the binary\n\tgo build -o bin/$(APP) .\n"
+    ),
+}
 
 
-def mini_template(repo: Path) -> Path:
-    """A template at 1.0.0 with two files."""
-    (repo / "template").mkdir(parents=True)
-    (repo / "copier.yml").write_text(COPIER_YML)
-    (repo / "template" / "README.md.jinja").write_text("# {{ app_name }}\n")
-    (repo / "template" / "{{ _copier_conf.answers_file }}.jinja").write_text(ANSWERS)
-    commit_all(repo, "1.0.0", tag="1.0.0")
+def build_file_tree(root: Path, files: Mapping[str, str]) -> Path:
+    """Write each file of `files` (its path below `root`: its text), as Copier's own tests build a
+    template inline."""
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return root
+
+
+def inline_template(repo: Path, files: Mapping[str, str] = MINI) -> Path:
+    """A template repository of `files` (MINI, SMALL_SERVICE) at 1.0.0."""
+    commit_all(build_file_tree(repo, files), "1.0.0", tag="1.0.0")
     return repo
 
 

@@ -1,11 +1,10 @@
-"""The web initializr: in this process, or a `gostarter serve` process, and the requests tests send it."""
+"""The web initializr in this process, and the requests tests send a served one (bench.served starts
+`gostarter serve` processes, for the benchmarks and the tests alike)."""
 
 from __future__ import annotations
 
 import contextlib
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,49 +27,6 @@ def initializr(temp_root: Path, template: Path | None = None, **settings: Any) -
     with TestClient(app) as client:
         yield client
     assert not list(temp_root.iterdir()), "the initializr left temporary files"
-
-
-def free_port() -> int:
-    """A TCP port on loopback that nothing listens on right now."""
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def serve(temp: Path, *args: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen[str], str]:
-    """`gostarter serve ARGS` as its own process on a free loopback port, its temporary files under
-    `temp`, `env` added to its environment; returns the process and its base URL (not yet ready:
-    see wait_served)."""
-    port = free_port()
-    temp.mkdir(parents=True, exist_ok=True)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "generator", "serve", "--host", "127.0.0.1", "--port", str(port), *args],
-        env={**os.environ, "TMPDIR": str(temp), **(env or {})},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    return process, f"http://127.0.0.1:{port}"
-
-
-def wait_served(base: str, process: subprocess.Popen[str], seconds: float = 60) -> None:
-    """Wait until the server answers /healthz (fail with its stderr if it exits first)."""
-    import time
-    import urllib.request
-
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"gostarter serve exited {process.returncode}: {process.communicate()[1]}")
-        try:
-            with urllib.request.urlopen(f"{base}/healthz", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.1)
-    raise AssertionError("gostarter serve did not answer")
 
 
 class Served:
