@@ -15,7 +15,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,12 +22,12 @@ from typing import Any
 
 import pytest
 
-from generator import verify
 from generator.reporting import Phase
 from generator.verify import platforms
 from generator.verify.result import PlatformResult, Result, summary
 from generator.web.verify_process import EventStream
 from tests.helpers.checkout import IN_CI, ROOT
+from tests.helpers.engine import assert_no_build_left, stopped_mid_build
 from tests.helpers.repos import render_project
 from tests.helpers.running import gostarter_process as gostarter
 
@@ -315,36 +314,10 @@ def test_an_interrupt_while_both_platforms_build_leaves_nothing(
     """Ctrl-C while the amd64 image builds in view and the arm64 one beside it: both build clients
     are stopped, and no run tag, image or container of either platform remains."""
     project = render_project(tmp_path / "svc", answers_of(multiplatform, app_name="slowplat"))
-    dockerfile = project / "Dockerfile"
-    token = os.urandom(6).hex()  # a step no cache holds
-    dockerfile.write_text(
-        dockerfile.read_text().replace("WORKDIR /src\n", f"WORKDIR /src\nRUN echo {token} && sleep 30\n")
-    )
-    err_log = tmp_path / "err.log"
-    with err_log.open("w") as err:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "generator", "verify", str(project), "--verify", "docker",
-             "--platform", BOTH],
-            stdout=subprocess.DEVNULL, stderr=err, stdin=subprocess.DEVNULL,
-        )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 120
-        while f"echo {token}" not in err_log.read_text():
-            assert proc.poll() is None, err_log.read_text()
-            assert time.monotonic() < deadline, "the build never reached the slow step"
-            time.sleep(0.05)
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    stderr = err_log.read_text()
-    assert proc.returncode == 130, stderr
+    returncode, stderr = stopped_mid_build(project, signal.SIGINT, "--platform", BOTH)
+    assert returncode == 130, stderr
     assert "interrupted" in stderr and "Traceback" not in stderr
-    assert not docker_client.containers.list(all=True, filters={"label": verify.LABEL})
-    assert not [t for i in docker_client.images.list(name="slowplat") for t in i.tags], "an image was left"
-    builds = subprocess.run(["pgrep", "-f", "slowplat:verify-"], capture_output=True, text=True, check=False)
-    assert builds.stdout.strip() == "", f"a docker build client was left running: {builds.stdout}"
+    assert_no_build_left(docker_client, "slowplat")
 
 
 @pytest.mark.docker

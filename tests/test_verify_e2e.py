@@ -22,6 +22,7 @@ import pytest
 
 from generator import verify
 from tests.helpers.checkout import ROOT
+from tests.helpers.engine import assert_no_build_left, stopped_mid_build
 from tests.helpers.files import snapshot
 from tests.helpers.repos import render_project
 from tests.helpers.running import gostarter_process as gostarter
@@ -385,35 +386,10 @@ def test_a_signal_during_the_build_stops_it_and_leaves_nothing(
     """A signal while BuildKit builds: the build client is stopped, no image tag of the run's own
     and no container remain."""
     project = render_project(tmp_path / "slow", {**image_answers, "app_name": "slowbuild"})
-    dockerfile = project / "Dockerfile"
-    token = os.urandom(6).hex()  # a step no cache holds
-    dockerfile.write_text(
-        dockerfile.read_text().replace("WORKDIR /src\n", f"WORKDIR /src\nRUN echo {token} && sleep 30\n")
-    )
-    err_log = tmp_path / "err.log"
-    with err_log.open("w") as err:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "generator", "verify", str(project), "--verify", "docker"],
-            stdout=subprocess.DEVNULL, stderr=err, stdin=subprocess.DEVNULL,
-        )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 120
-        while f"echo {token}" not in err_log.read_text():
-            assert proc.poll() is None, err_log.read_text()
-            assert time.monotonic() < deadline, "the build never reached the slow step"
-            time.sleep(0.05)
-        proc.send_signal(signum)
-        proc.wait(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    stderr = err_log.read_text()
-    assert proc.returncode == code, stderr
+    returncode, stderr = stopped_mid_build(project, signum)
+    assert returncode == code, stderr
     assert "interrupted" in stderr and "Traceback" not in stderr
-    assert not docker_client.containers.list(all=True, filters={"label": verify.LABEL})
-    assert not [t for i in docker_client.images.list(name="slowbuild") for t in i.tags], "an image was left"
-    builds = run(["pgrep", "-f", "slowbuild:verify-"])
-    assert builds.stdout.strip() == "", f"a docker build client was left running: {builds.stdout}"
+    assert_no_build_left(docker_client, "slowbuild")
 
 
 def test_the_copier_task_cleans_up_on_sigterm_and_keeps_the_project(
