@@ -19,6 +19,7 @@ from packaging.version import InvalidVersion, Version
 
 from generator import __version__, outputs
 from generator.lifecycle import Drift
+from generator.reporting import Outcome
 
 _PAGES = Path(__file__).resolve().parent / "pages"
 
@@ -47,7 +48,7 @@ def _figures(verification: Mapping[str, Any]) -> str:
     if not result:
         return "not run"
     mode = verification.get("mode", "")
-    if result == "passed":
+    if result == Outcome.PASSED:
         size = verification.get("image_size_bytes") or verification.get("binary_size_bytes") or 0
         return (
             f"passed ({mode}): built in {verification.get('build_seconds', 0):.1f} s, "

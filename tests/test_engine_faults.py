@@ -9,6 +9,8 @@ verification at a socket relaying to it (tests/engine_proxy.py) and cuts that.
 
 from __future__ import annotations
 
+import http.server
+import io
 import itertools
 import os
 import subprocess
@@ -23,9 +25,13 @@ from typing import Any
 import pytest
 
 from generator import verify
+from generator.console import Progress
 from generator.errors import UsageError
+from generator.reporting import Reporter
 from generator.verify import docker as docker_mode
 from generator.verify import limits
+from generator.verify.target import Target
+from generator.web.verify_process import EventStream
 from tests.engine_proxy import EngineProxy
 from tests.helpers.checkout import ROOT
 from tests.helpers.repos import render_project
@@ -289,6 +295,108 @@ def test_an_entrypoint_to_a_missing_file_is_named(
         "ENTRYPOINT",
     )
     assert own_tags(docker_client, "noentry") == []
+
+
+class _Service(http.server.BaseHTTPRequestHandler):
+    """A stand-in service on loopback: Hello, World! and /healthz, or (server.answering false) 503."""
+
+    def do_GET(self) -> None:
+        ok = self.server.answering  # type: ignore[attr-defined]
+        body = (b"Hello, World!" if self.path == "/" else b"ok") if ok else b"not yet"
+        self.send_response(200 if ok else 503)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+class _Container:
+    """A running container on the stand-in service's port; from its `fail_from`-th reload (or at
+    its stop), the engine answers with an error."""
+
+    def __init__(self, port: int, fail_from: int | None, fail_stop: bool) -> None:
+        self.port, self.fail_from, self.fail_stop, self.reloads = port, fail_from, fail_stop, 0
+        self.status, self.id = "running", "c0ffee"
+        ports = {"8080/tcp": [{"HostIp": "127.0.0.1", "HostPort": str(port)}]}
+        self.attrs = {"NetworkSettings": {"Ports": ports}, "State": {"Health": {"Status": "healthy"}}}
+
+    def _fail(self, what: str) -> None:
+        import docker
+
+        raise docker.errors.APIError(f"{what} refused", explanation=f"{what} refused")
+
+    def reload(self) -> None:
+        self.reloads += 1
+        if self.fail_from is not None and self.reloads >= self.fail_from:
+            self._fail("inspect")
+
+    def start(self) -> None:
+        pass
+
+    def top(self, ps_args: str) -> dict[str, Any]:
+        return {"Processes": [["1000"]]}
+
+    def stop(self, timeout: int) -> None:
+        if self.fail_stop:
+            self._fail("stop")
+
+    def wait(self, timeout: int) -> dict[str, int]:
+        return {"StatusCode": 0}
+
+
+class _Engine:
+    """Just enough of the Docker SDK's client for smoke_container, failing where it is told to."""
+
+    def __init__(self, container: _Container | None) -> None:
+        self.made = container
+        self.containers = self
+        self.api = self
+
+    def create(self, image: str, **options: Any) -> _Container:
+        if self.made is None:
+            _Container(0, None, False)._fail("create")
+        assert self.made is not None
+        return self.made
+
+    def remove_container(self, container: str, force: bool) -> None:
+        pass
+
+    def __call__(self, all: bool, filters: dict[str, str]) -> list[dict[str, str]]:
+        return []  # client.api.containers(...): nothing left to remove
+
+
+@pytest.mark.parametrize(
+    ("fault", "answering", "named"),
+    [
+        ("create", True, "starting the container failed: "),
+        ("reload", False, "probing the container failed: "),  # while GET / is awaited
+        ("reload", True, "probing the container failed: "),  # while the HEALTHCHECK is awaited
+        ("stop", True, "stopping the container failed: "),
+    ],
+)
+@pytest.mark.parametrize("reporter", ["terminal", "web stream"])
+def test_an_engine_error_names_the_containers_phase_whichever_reporter_shows_it(
+    fault: str, answering: bool, named: str, reporter: str
+) -> None:
+    """An engine error while the container starts, is probed, becomes healthy or stops is named by
+    that phase (Phase, not a reporter's text): the same words for the terminal and the web's stream."""
+    service = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Service)
+    service.answering = answering  # type: ignore[attr-defined]
+    threading.Thread(target=service.serve_forever, daemon=True).start()
+    container = None
+    if fault != "create":
+        container = _Container(service.server_address[1], 2 if fault == "reload" else None, fault == "stop")
+    progress: Reporter = Progress(quiet=True) if reporter == "terminal" else EventStream(io.StringIO())
+    target = Target(Path("/nonexistent"), "svc", 8080, "dev")
+    try:
+        with pytest.raises(verify.CheckFailed) as failed:
+            docker_mode.smoke_container(_Engine(container), target, "svc:x", ["CMD", "x"], progress)  # type: ignore[arg-type]
+    finally:
+        service.shutdown()
+        service.server_close()
+    assert failed.value.reason.startswith(named), failed.value.reason
 
 
 @docker

