@@ -86,6 +86,20 @@ def _validation_failure(err: ValueError) -> tuple[str, str]:
     return (match["key"], match["msg"].strip()) if match else ("", str(err))
 
 
+def _copier_file(err: BaseException) -> str:
+    """The template file Copier was rendering when `err` was raised outside template code (a file
+    that is not UTF-8: Jinja's loader raises UnicodeDecodeError), from its `_render_file` frame's
+    `src_relpath`, as "template/NAME: "; "" when Copier was rendering no file. Copier's internals:
+    tests/test_copier_contract.py and tests/test_template_faults.py fail naming Copier if they change."""
+    tb = err.__traceback__
+    found = ""
+    while tb is not None:
+        if tb.tb_frame.f_code.co_name == "_render_file" and "src_relpath" in tb.tb_frame.f_locals:
+            found = f"{tb.tb_frame.f_locals['src_relpath']}: "
+        tb = tb.tb_next
+    return found
+
+
 def _guard_git_dir() -> None:
     """Make Copier refuse, by name, any path it renders into a git directory.
 
@@ -124,7 +138,8 @@ _guard_git_dir()
 @contextmanager
 def _scratch() -> Iterator[None]:
     """Copier's temporary clones and renders go into a directory of this call's own, removed on
-    every way out: Copier itself leaves its clone in TMPDIR when it is interrupted mid-clone."""
+    every way out: Copier itself leaves its clone in TMPDIR when it is interrupted mid-clone.
+    Copier makes them in tempfile's directory (tests/test_copier_contract.py pins it)."""
     scratch = tempfile.mkdtemp(prefix="gostarter-copier-")
     saved = tempfile.tempdir
     tempfile.tempdir = scratch
@@ -148,20 +163,6 @@ def _template_faults() -> Iterator[None]:
         if fault is None:
             raise
         raise fault from None
-
-
-def _copier_file(err: BaseException) -> str:
-    """The template file Copier was rendering when `err` was raised outside template code (a file
-    that is not UTF-8: Jinja's loader raises UnicodeDecodeError), from its `_render_file` frame's
-    `src_relpath`, as "template/NAME: "; "" when Copier was rendering no file. Copier's internals:
-    tests/test_template_faults.py fails naming Copier if this name changes."""
-    tb = err.__traceback__
-    found = ""
-    while tb is not None:
-        if tb.tb_frame.f_code.co_name == "_render_file" and "src_relpath" in tb.tb_frame.f_locals:
-            found = f"{tb.tb_frame.f_locals['src_relpath']}: "
-        tb = tb.tb_next
-    return found
 
 
 @contextmanager
@@ -408,8 +409,6 @@ def _render_scripted(template: Template, project: Path, answers: Answers, given:
     """
     try:
         return _copy(template, project, data=given)
-    except UnknownQuestionsError:
-        raise
     except InvalidAnswerError as err:
         if err.key:
             raise InvalidAnswerError(err.key, err.detail, answers.source_of(err.key), hint=err.hint) from None
@@ -510,7 +509,8 @@ def update(
 
 
 def _unsafe_features(err: UnsafeTemplateError) -> set[str]:
-    """The features Copier named: tasks, migrations, jinja_extensions."""
+    """The features Copier named (tasks, migrations, jinja_extensions), read from its message's wording
+    (tests/test_copier_contract.py pins it)."""
     listed = re.search(r"features?: ([^.\n]*)", str(err))
     return {name.strip() for name in listed.group(1).split(",")} if listed else {"unknown features"}
 

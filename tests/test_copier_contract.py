@@ -20,6 +20,7 @@ import copier
 import pytest
 
 from generator import git_guard, render
+from tests.helpers.repos import commit_all
 
 COPIER = f"Copier {version('copier')}"
 
@@ -47,6 +48,7 @@ def tiny_template(root: Path, questions: str = QUESTIONS, files: Mapping[str, st
     root.mkdir()
     (root / "copier.yml").write_text(questions)
     for name, text in (files or {"out.txt.jinja": "{{ name }}\n"}).items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
         (root / name).write_text(text)
     return root
 
@@ -106,6 +108,25 @@ def test_match_exclude_is_the_cached_property_gostarter_guards(tmp_path: Path) -
     assert worker.match_exclude(Path("out.txt")) is False, f"{COPIER}: match_exclude no longer tests a path"
     with pytest.raises(git_guard.IntoGitDir):
         worker.match_exclude(Path(".git") / "hooks" / "pre-commit")
+
+
+def test_copier_clones_a_template_into_the_directory_gostarter_gives_it(tmp_path: Path) -> None:
+    """render._scratch sets tempfile's directory, so that Copier's clone (which Copier leaves behind
+    when interrupted mid-clone) is made, and removed, inside a directory of gostarter's own."""
+    import tempfile
+
+    template = tiny_template(
+        tmp_path / "t",
+        QUESTIONS + "_subdirectory: sub\n",
+        {"sub/from.txt.jinja": "{{ _copier_conf.src_path }}"},
+    )
+    commit_all(template, "1.0.0")
+    with render._scratch():
+        scratch = tempfile.gettempdir()
+        copier.run_copy(str(template), tmp_path / "out", vcs_ref="HEAD", defaults=True, quiet=True)
+    clone = Path((tmp_path / "out" / "from.txt").read_text())
+    assert clone.parent == Path(scratch), f"{COPIER} cloned the template into {clone}, not into {scratch}"
+    assert not Path(scratch).exists()
 
 
 def test_copier_names_the_file_it_renders_as_src_relpath() -> None:

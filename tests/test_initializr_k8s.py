@@ -76,9 +76,10 @@ def test_deployment_agrees_with_the_image() -> None:
     assert "http://127.0.0.1:8000/healthz" in DOCKERFILE
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
     assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
-    from generator.web.app import Settings, create_app
+    from generator.web.app import create_app
+    from generator.web.state import ServeSettings
 
-    paths = {route.path for route in create_app(Settings(template=Template.resolve())).routes}
+    paths = {route.path for route in create_app(ServeSettings(template=Template.resolve())).routes}
     assert {"/healthz", "/readyz"} <= paths
     assert container["resources"]["requests"] and container["resources"]["limits"]
     # The pod is given longer than the pre-stop pause plus the server's drain.

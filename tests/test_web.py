@@ -210,10 +210,11 @@ def test_renders_run_off_the_event_loop_so_other_requests_are_answered_meanwhile
 
 def test_a_worker_that_dies_costs_one_503_and_the_server_renders_again(tmp_path: Path) -> None:
     from generator.web import jobs
+    from generator.web.state import ready
 
     with initializr(tmp_path / "temp", cache_entries=0) as client:
-        state = client.app.state.initializr
-        os.kill(state.renders.pool.submit(jobs.warm_up).result(), signal.SIGKILL)
+        held = ready(client.app)
+        os.kill(held.renders.pool.submit(jobs.warm_up).result(), signal.SIGKILL)
         time.sleep(1)
         failed = client.get("/starter.zip", params={"app_name": "after"})
         assert _is_json_error(failed, 503)

@@ -17,6 +17,7 @@ import pytest
 
 from bench.served import serve, wait_served
 from generator.web.registries import Registry, defaults, locate, refused_image
+from generator.web.state import of
 from tests.helpers.running import gostarter
 from tests.helpers.web import initializr
 
@@ -79,7 +80,7 @@ def test_verify_takes_only_json_from_the_servers_own_page_and_only_allowed_image
     with JSON, and an image from a registry the server does not trust is 400 naming the field, all
     before any verification is admitted."""
     with initializr(tmp_path / "temp", verify="docker") as client:
-        verifications = client.app.state.verifications
+        verifications = of(client.app).verifications
         assert client.post("/api/verify", data={"app_name": "x"}).status_code == 415
         text = {"Content-Type": "text/plain"}
         assert client.post("/api/verify", content=b'{"app_name": "x"}', headers=text).status_code == 415

@@ -1,4 +1,4 @@
-"""Deterministic archives of a rendered project: the same files give the same bytes.
+"""Deterministic archives of a rendered project: the same files give the same bytes (kept in a cache).
 
 Entries are sorted, timestamps fixed, owners blank; a file keeps only whether
 it is executable (0755) or not (0644), so `scripts/smoke.sh` stays runnable
@@ -12,7 +12,9 @@ import io
 import stat
 import tarfile
 import zipfile
+from collections import OrderedDict
 from pathlib import Path
+from typing import Any
 
 FORMATS = {"zip": "application/zip", "tgz": "application/gzip"}
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # the earliest time a zip can hold
@@ -59,3 +61,25 @@ def _tgz(entries: list[tuple[str, int, bytes]]) -> bytes:
     with gzip.GzipFile(filename="", mode="wb", fileobj=compressed, mtime=0) as gz:
         gz.write(raw.getvalue())
     return compressed.getvalue()
+
+
+class ArchiveCache:
+    """The last few archives, by format and answers: the same answers give the same bytes."""
+
+    def __init__(self, entries: int) -> None:
+        self.entries = entries
+        self._kept: OrderedDict[tuple[Any, ...], tuple[str, bytes, str]] = OrderedDict()
+
+    def get(self, key: tuple[Any, ...]) -> tuple[str, bytes, str] | None:
+        found = self._kept.get(key)
+        if found is not None:
+            self._kept.move_to_end(key)
+        return found
+
+    def put(self, key: tuple[Any, ...], value: tuple[str, bytes, str]) -> None:
+        if self.entries <= 0:
+            return
+        self._kept[key] = value
+        self._kept.move_to_end(key)
+        while len(self._kept) > self.entries:
+            self._kept.popitem(last=False)

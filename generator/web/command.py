@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from generator import presets
 from generator.errors import UsageError, exit_codes_help
+from generator.verify import SERVED_MODES
 
 if TYPE_CHECKING:  # the web stack (and Copier, through prepare) loads only for `serve`
     from generator.web.prepare import Prepared
@@ -67,7 +68,7 @@ def add_parser(commands: Any) -> None:
     )
     serve.add_argument(
         "--verify",
-        choices=("docker", "none"),
+        choices=SERVED_MODES,
         default="none",
         help="docker: the page offers Verify, which builds the project's image and smoke-tests its "
         "container on this server's Docker engine before download (POST /api/verify); none: off "
@@ -167,7 +168,7 @@ def run(args: argparse.Namespace) -> int:
     trusted = tuple(registries.Registry.parse(each) for each in args.verify_registry)
     preset = presets.find(Path(args.preset) if args.preset else None)
     template = Template.resolve(args.template or (preset.template if preset else None))
-    settings = server.Settings(
+    settings = server.ServeSettings(
         template=template,
         preset=preset,
         template_url=args.template_url,

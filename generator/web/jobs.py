@@ -58,7 +58,7 @@ def build(job: Job, data: Mapping[str, Any], kind: str) -> tuple[str, bytes]:
         return app, archive.pack(project, app, kind)
 
 
-def preview(job: Job, data: Mapping[str, Any]) -> list[dict[str, Any]]:
+def files_of(job: Job, data: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Every file `data` renders: path, mode, size and its text (None for binary or large files)."""
     files = []
     with rendered(job, data) as project:

@@ -73,7 +73,7 @@ class _Shared:
 
 @dataclass(eq=False)
 class Renders:
-    """The pool of worker processes and what waits for it (app.state.initializr.renders)."""
+    """The pool of worker processes and what waits for it (state.Ready.renders)."""
 
     workers: int
     queue: int

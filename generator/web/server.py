@@ -9,23 +9,24 @@ import socket
 import sys
 from collections.abc import Iterator
 from types import FrameType
-from typing import Any
 
 import uvicorn
 
-from generator.errors import GostarterError, UsageError
-from generator.web.app import Settings, create_app
+from generator.errors import UsageError
+from generator.web import state
+from generator.web.app import create_app
 from generator.web.connections import Limits, limited
 from generator.web.drain import Drain
+from generator.web.state import ServeSettings
 
-__all__ = ["Limits", "Settings", "serve"]
+__all__ = ["Limits", "ServeSettings", "serve"]
 
 # After the drain, uvicorn closes the connections left: at most this long (its graceful timeout).
 CLOSE_SECONDS = 1
 STOPPING = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
-def serve(settings: Settings, host: str, port: int, limits: Limits | None = None) -> None:
+def serve(settings: ServeSettings, host: str, port: int, limits: Limits | None = None) -> None:
     """Serve until SIGINT, SIGTERM or SIGHUP; a start-up failure raises its gostarter error."""
     app = create_app(settings)
     # h11, whatever else is installed: the same parser everywhere; it reads a request with both
@@ -41,8 +42,9 @@ def serve(settings: Settings, host: str, port: int, limits: Limits | None = None
     )
     config.load()
     config.http_protocol_class = limited(config.http_protocol_class, limits or Limits())
-    server = _Server(config, app.state.drain, settings.drain_seconds)
-    quiet = _QuietStartupFailure(app)
+    initializr = state.of(app)
+    server = _Server(config, initializr.drain, settings.drain_seconds)
+    quiet = _QuietStartupFailure(initializr)
     logging.getLogger("uvicorn.error").addFilter(quiet)
     try:
         with _log_to_stderr("gostarter.web"):
@@ -51,9 +53,8 @@ def serve(settings: Settings, host: str, port: int, limits: Limits | None = None
         pass
     finally:
         logging.getLogger("uvicorn.error").removeFilter(quiet)
-    failure = getattr(app.state, "startup_error", None)
-    if isinstance(failure, GostarterError):
-        raise failure
+    if initializr.startup_error is not None:
+        raise initializr.startup_error
     if not server.started:
         raise UsageError(f"cannot serve on {host}:{port}", hint="is the port taken? try another --port")
 
@@ -124,9 +125,9 @@ class _QuietStartupFailure(logging.Filter):
     """A start-up that failed on a gostarter error (a broken template, a refused preset) is reported in
     one line by the CLI, not as the traceback uvicorn would log."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, initializr: state.State) -> None:
         super().__init__()
-        self.app = app
+        self.initializr = initializr
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return getattr(self.app.state, "startup_error", None) is None
+        return self.initializr.startup_error is None

@@ -49,7 +49,7 @@ class Busy(Exception):
 
 @dataclass
 class Verifications:
-    """The server's verification slots and queue (one per application, in app.state)."""
+    """The server's verification slots and queue (one per application, in its state.State)."""
 
     running_limit: int = 1
     queue_limit: int = 4

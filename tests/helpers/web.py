@@ -18,12 +18,13 @@ def initializr(temp_root: Path, template: Path | None = None, **settings: Any) -
     `template`; its temporary files go under `temp_root`, and none may be left when it stops."""
     from starlette.testclient import TestClient
 
-    from generator.web.app import Settings, create_app
+    from generator.web.app import create_app
+    from generator.web.state import ServeSettings
 
     source = Template.resolve(str(template) if template else None)
     temp_root.mkdir(parents=True, exist_ok=True)
     settings.setdefault("public_url", "http://testserver")  # the Host TestClient sends
-    app = create_app(Settings(template=source, temp_root=temp_root, workers=2, **settings))
+    app = create_app(ServeSettings(template=source, temp_root=temp_root, workers=2, **settings))
     with TestClient(app) as client:
         yield client
     assert not list(temp_root.iterdir()), "the initializr left temporary files"
