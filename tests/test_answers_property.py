@@ -152,6 +152,7 @@ def refused_in_one_line(err: InvalidAnswerError) -> str:
     assert match, err.message
     questions = set(yaml.safe_load((ROOT / "copier.yml").read_text()))
     assert match["key"] in questions, err.message
+    assert (err.key, err.source) == (match["key"], "from --data"), err.message  # the fields say the same
     for line in (err.message, err.hint or ""):
         assert line.isprintable(), f"not one printable line: {line!r}"
     return match["key"]

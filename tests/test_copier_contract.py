@@ -11,10 +11,10 @@ from __future__ import annotations
 import functools
 import inspect
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import copier
 import pytest
@@ -23,6 +23,7 @@ from generator import git_guard, render
 from tests.helpers.repos import commit_all
 
 COPIER = f"Copier {version('copier')}"
+E = TypeVar("E", bound=BaseException)
 
 QUESTIONS = """\
 name:
@@ -51,6 +52,17 @@ def tiny_template(root: Path, questions: str = QUESTIONS, files: Mapping[str, st
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         (root / name).write_text(text)
     return root
+
+
+def raised(kind: type[E], call: Callable[[], object], what: str) -> E:
+    """The `kind` of error `call` raises; a failure naming Copier when it raises another or none."""
+    try:
+        call()
+    except kind as err:
+        return err
+    except Exception as other:  # noqa: BLE001 - whatever Copier raises instead is the finding
+        pytest.fail(f"{COPIER}: {what}, but it raised {other!r}")
+    pytest.fail(f"{COPIER}: {what}, but it raised nothing")
 
 
 def pretend(template: Path, tmp_path: Path, data: Mapping[str, Any]) -> Any:
@@ -85,10 +97,14 @@ def test_a_pretend_run_returns_a_worker_with_the_questions_answers_and_hidden_on
 
 def test_a_refused_answer_is_a_value_error_that_names_its_question(tmp_path: Path) -> None:
     """render._validation_failure reads Copier's "Validation error for question 'KEY': MESSAGE"."""
-    with pytest.raises(ValueError) as caught:
-        pretend(tiny_template(tmp_path / "t"), tmp_path, {"name": "much-too-long"})
-    assert render._validation_failure(caught.value) == ("name", "at most 8 characters"), (
-        f"{COPIER} words a refused answer differently: {caught.value}"
+    template = tiny_template(tmp_path / "t")
+    refused = raised(
+        ValueError,
+        lambda: pretend(template, tmp_path, {"name": "much-too-long"}),
+        "a validator's refusal was a ValueError",
+    )
+    assert render._validation_failure(refused) == ("name", "at most 8 characters"), (
+        f"{COPIER} words a refused answer differently: {refused}"
     )
 
 
@@ -106,8 +122,11 @@ def test_match_exclude_is_the_cached_property_gostarter_guards(tmp_path: Path) -
     worker = pretend(tiny_template(tmp_path / "t"), tmp_path, {})
     assert Path(worker.dst_path) == tmp_path / "out", f"{COPIER}: Worker.dst_path is {worker.dst_path!r}"
     assert worker.match_exclude(Path("out.txt")) is False, f"{COPIER}: match_exclude no longer tests a path"
-    with pytest.raises(git_guard.IntoGitDir):
-        worker.match_exclude(Path(".git") / "hooks" / "pre-commit")
+    raised(
+        git_guard.IntoGitDir,
+        lambda: worker.match_exclude(Path(".git") / "hooks" / "pre-commit"),
+        "gostarter's guard was what match_exclude ran",
+    )
 
 
 def test_copier_clones_a_template_into_the_directory_gostarter_gives_it(tmp_path: Path) -> None:
@@ -155,9 +174,12 @@ def test_an_unsafe_template_error_lists_its_features(tmp_path: Path) -> None:
     from copier.errors import UnsafeTemplateError
 
     template = tiny_template(tmp_path / "t", QUESTIONS + "_tasks:\n  - [echo, hi]\n")
-    with pytest.raises(UnsafeTemplateError) as caught:
-        copier.run_copy(str(template), tmp_path / "out", defaults=True, quiet=True, unsafe=False)
-    assert render._unsafe_features(caught.value) == {"tasks"}, f"{COPIER} words it: {caught.value}"
+    refused = raised(
+        UnsafeTemplateError,
+        lambda: copier.run_copy(str(template), tmp_path / "out", defaults=True, quiet=True, unsafe=False),
+        "a template with tasks was refused without unsafe=True",
+    )
+    assert render._unsafe_features(refused) == {"tasks"}, f"{COPIER} words it: {refused}"
 
 
 def test_copier_itself_accepts_the_label_and_section_keys(tmp_path: Path) -> None:

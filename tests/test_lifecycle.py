@@ -189,10 +189,11 @@ def test_a_wheel_installed_gostarter_records_the_template_url_and_updates_from_i
         [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(wheels), str(template_repo)]
     )
     assert built.returncode == 0, built.stderr[-2000:]
-    venv = tmp_path / "venv"
-    assert run([sys.executable, "-m", "venv", str(venv)]).returncode == 0
+    venv = tmp_path / "venv"  # without a pip of its own (seconds to make): this one installs into it
+    assert run([sys.executable, "-m", "venv", "--without-pip", str(venv)]).returncode == 0
     (wheel,) = wheels.glob("gostarter-1.0.0-*.whl")
-    installed = run([str(venv / "bin/pip"), "install", "--quiet", str(wheel)])
+    installed = run([sys.executable, "-m", "pip", "--python", str(venv / "bin/python"), "install", "--quiet",
+                     str(wheel)])  # fmt: skip
     assert installed.returncode == 0, installed.stderr[-2000:]
 
     cli = str(venv / "bin/gostarter")
