@@ -19,7 +19,9 @@ engine error is a failed result too (`engine.py`), a container that does not
 answer is described by `diagnosis.py`; the deadlines and the container's
 resource limits come from `limits.py`; every container and image carries
 labels naming its run, and `reaper.py` removes those of runs that died.
-`preflight.py` looks the engine up ahead of time (while Copier renders).
+`preflight.py` finds the engine and a BuildKit client, ahead of time when it
+can (while Copier renders); the modes are `modes.py`'s, and the progress is
+reported to a `generator.reporting.Reporter` (the terminal's or the web's).
 
 What others may call: the names of `modes.py` (imported at once, cheaply: the
 CLI's parser uses them), and each name imported below under TYPE_CHECKING,
