@@ -682,3 +682,17 @@ def test_help_and_readme_name_the_same_deadlines_and_limits() -> None:
         assert name in " ".join(shown.split()), name
         assert name in readme, name
     assert limits.DEFAULT_BUILD_TIMEOUT_SECONDS == 900 and limits.DEFAULT_MEMORY_BYTES == 256 << 20
+
+
+def test_every_list_of_verification_modes_is_verify_modes() -> None:
+    """The modes are one fact: copier.yml's validator (the template cannot import them), the choices
+    of `new`, `verify` and `update`, and those `serve` offers, are verify.MODES and SERVED_MODES."""
+    import yaml
+
+    questions = yaml.safe_load((ROOT / "copier.yml").read_text())
+    assert f"verify not in {list(verify.MODES)}" in questions["verify"]["validator"]
+    assert tuple(verify.Mode) == verify.MODES and set(verify.SERVED_MODES) <= set(verify.MODES)
+    for command in ("new", "verify", "update"):
+        shown = " ".join(gostarter_in_process(command, "--help").stdout.split())
+        assert "{" + ",".join(verify.MODES) + "}" in shown, command
+    assert "{" + ",".join(verify.SERVED_MODES) + "}" in gostarter_in_process("serve", "--help").stdout
